@@ -1,0 +1,1 @@
+"""Value types and pure logic: no I/O, no platform, no SQL."""
