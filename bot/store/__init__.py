@@ -1,0 +1,1 @@
+"""Durable storage: the SQLite engine (default) and the codecs shared by every engine."""
