@@ -1,0 +1,1 @@
+"""Durable delivery: the inbox (deduplicated inbound updates) and the outbox (rate-limited sending)."""

@@ -1,0 +1,90 @@
+"""Sliding-window rate limits per chat and overall, with a safety margin against clock skew."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+
+class Window:
+    """At most ``count`` events in any ``seconds``-long window."""
+
+    def __init__(self, count: int, seconds: float) -> None:
+        self.count = max(1, count)
+        self.seconds = seconds
+        self.times: deque[float] = deque()
+
+    def next_free(self, now: float) -> float:
+        """The earliest time an event may happen (``now`` if it may happen now)."""
+        while self.times and self.times[0] <= now - self.seconds:
+            self.times.popleft()
+        if len(self.times) < self.count:
+            return now
+        return self.times[0] + self.seconds
+
+    def record(self, now: float) -> None:
+        self.times.append(now)
+
+
+class RateLimiter:
+    """Per-chat windows (private or group) plus one global window, and ``retry_after`` holds."""
+
+    MARGIN = 1.05
+
+    def __init__(
+        self,
+        *,
+        global_per_second: float | None,
+        private_per_second: float | None,
+        group_per_minute: float | None,
+        is_group: Callable[[str], bool],
+    ) -> None:
+        self.is_group = is_group
+        self._private = private_per_second
+        self._group = group_per_minute
+        self._global = _window(global_per_second, 1.0, self.MARGIN)
+        self._chats: dict[str, Window | None] = {}
+        self._holds: dict[str, float] = {}
+
+    def _chat(self, chat: str) -> Window | None:
+        if chat not in self._chats:
+            if self.is_group(chat):
+                self._chats[chat] = _window(self._group, 60.0, self.MARGIN)
+            else:
+                self._chats[chat] = _window(self._private, 1.0, self.MARGIN)
+        return self._chats[chat]
+
+    def chat_free_at(self, chat: str, now: float) -> float:
+        hold = self._holds.get(chat, 0.0)
+        window = self._chat(chat)
+        free = window.next_free(now) if window else now
+        return max(free, hold)
+
+    def global_free_at(self, now: float) -> float:
+        return self._global.next_free(now) if self._global else now
+
+    def record(self, chat: str, now: float) -> None:
+        window = self._chat(chat)
+        if window:
+            window.record(now)
+        if self._global:
+            self._global.record(now)
+
+    def hold(self, chat: str, until: float) -> None:
+        """Honour a platform's ``retry_after`` for this chat only."""
+        self._holds[chat] = max(self._holds.get(chat, 0.0), until)
+
+    def forget_idle(self, now: float) -> None:
+        """Drop windows of chats that have been quiet for a while (bounded memory)."""
+        for chat in [c for c, w in self._chats.items() if w is None or (not w.times or w.times[-1] < now - 120)]:
+            del self._chats[chat]
+        for chat in [c for c, until in self._holds.items() if until < now]:
+            del self._holds[chat]
+
+
+def _window(rate: float | None, seconds: float, margin: float) -> Window | None:
+    if rate is None:
+        return None
+    if rate * seconds >= 1:
+        return Window(int(rate * seconds), seconds * margin)
+    return Window(1, seconds / rate * margin)

@@ -1,0 +1,130 @@
+"""Timers: the database holds them; APScheduler only wakes the process when the next one is due.
+
+One date job (``timers``) is armed for the earliest pending timer. When it fires, every due timer is
+handled in one transaction and marked fired there, so each fires exactly once even across restarts;
+then the job is re-armed from the database. Periodic jobs (draft reminders) use the same scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.ports import Clock
+from bot.service import Service
+from bot.store.sqlite import SqliteStore
+from bot.work import Work
+
+log = logging.getLogger(__name__)
+
+JOB = "timers"
+
+
+class TimerRunner:
+    def __init__(
+        self,
+        store: SqliteStore,
+        service: Service,
+        clock: Clock,
+        on_commit: Callable[[Work], None],
+        *,
+        sweep_every: timedelta = timedelta(minutes=1),
+    ) -> None:
+        self.store = store
+        self.service = service
+        self.clock = clock
+        self.on_commit = on_commit
+        self.sweep_every = sweep_every
+        self.scheduler: AsyncIOScheduler | None = None
+        self._armed: datetime | None = None
+        self.fired = 0
+        self.lateness: list[float] = []
+        self._jobs: list[tuple[str, timedelta, Callable[[], Awaitable[None]]]] = []
+
+    def every(self, name: str, interval: timedelta, job: Callable[[], Awaitable[None]]) -> None:
+        """A periodic job (registered before :meth:`start`)."""
+        self._jobs.append((name, interval, job))
+
+    async def start(self) -> None:
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.scheduler.start()
+        self.scheduler.add_job(
+            self.sweep,
+            "interval",
+            seconds=self.sweep_every.total_seconds(),
+            id="drafts",
+            coalesce=True,
+            misfire_grace_time=None,
+            max_instances=1,
+        )
+        for name, interval, job in self._jobs:
+            self.scheduler.add_job(
+                job,
+                "interval",
+                seconds=interval.total_seconds(),
+                id=name,
+                coalesce=True,
+                misfire_grace_time=None,
+                max_instances=1,
+            )
+        await self.rearm()
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+
+    def wake_at(self, when: datetime) -> None:
+        if self.scheduler is None:
+            return
+        if self._armed is not None and self._armed <= when:
+            return
+        self._armed = when
+        self.scheduler.add_job(
+            self._fire, "date", run_date=when, id=JOB, replace_existing=True, misfire_grace_time=None, coalesce=True
+        )
+
+    async def _fire(self) -> None:
+        self._armed = None
+        try:
+            await self.run_due()
+        except Exception:
+            log.exception("firing timers failed; retrying in 5 s")
+            self.wake_at(self.clock.now() + timedelta(seconds=5))
+            return
+        await self.rearm()
+
+    async def rearm(self) -> None:
+        following = await self.store.next_timer_at()
+        if following is not None:
+            self.wake_at(following)
+
+    async def run_due(self) -> int:
+        """Fire every timer that is due now; returns how many fired."""
+        total = 0
+        while True:
+            now = self.clock.now()
+            async with self.store.transaction() as tx:
+                timers = await tx.due_timers(now, limit=200)
+                if not timers:
+                    break
+                work = Work(tx, now, f"timer:{timers[0].id}")
+                await self.service.tick(work, timers)
+            for timer in timers:
+                self.lateness.append((now - timer.due).total_seconds())
+            if len(self.lateness) > 100_000:
+                del self.lateness[:50_000]
+            total += len(timers)
+            self.fired += len(timers)
+            self.on_commit(work)
+        return total
+
+    async def sweep(self) -> None:
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            work = Work(tx, now, f"sweep:{now.timestamp():.6f}")
+            await self.service.sweep_drafts(work)
+        self.on_commit(work)
