@@ -1,0 +1,134 @@
+"""Drive people on a chat platform and read what the bot sent them, the same way on every platform.
+
+The journey suite (tests/contract/test_journeys.py) is written against :class:`Harness`; each
+transport provides one (memory here, Telegram through the fake Bot API server, Matrix through Synapse).
+People are named by first name: ``rita`` reports, ``ana``/``ben`` respond, ``cora`` coordinates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Protocol
+
+from adapters.memory.transport import MemoryTransport, Sent
+from bot.bootstrap import assemble, open_store
+from bot.clock import ManualClock
+from bot.domain.space import Space
+from bot.runtime import Haven
+from bot.service import ServiceSettings
+
+MASTER_KEY = bytes(range(32))
+
+
+class Harness(Protocol):
+    platform: str
+    room: str
+
+    def address(self, who: str) -> str: ...
+    async def say(self, who: str, text: str, *, language: str | None = "en") -> None: ...
+    async def command(self, who: str, name: str, args: str = "", *, language: str | None = "en") -> None: ...
+    async def choose(self, who: str, label: str) -> None: ...
+    def received(self, who: str) -> list[str]: ...
+    def room_texts(self) -> list[str]: ...
+    def card_texts(self) -> list[str]: ...
+    async def press_card(self, who: str, ref: str, action: str) -> None: ...
+    async def room_command(self, who: str, name: str, args: str = "") -> None: ...
+    async def settle(self) -> None: ...
+
+
+class MemoryHarness:
+    platform = "memory"
+
+    def __init__(self, haven: Haven, transport: MemoryTransport, space: Space, clock: ManualClock) -> None:
+        self.haven = haven
+        self.transport = transport
+        self.space = space
+        self.clock = clock
+        self.room = space.team_rooms[0]
+
+    def address(self, who: str) -> str:
+        return f"memory:{who}"
+
+    async def say(self, who: str, text: str, *, language: str | None = "en", chat: str | None = None) -> None:
+        await self.transport.say(self.address(who), text, lang=language, chat=chat)
+        await self.settle()
+
+    async def command(
+        self, who: str, name: str, args: str = "", *, language: str | None = "en", chat: str | None = None
+    ) -> None:
+        await self.say(who, f"/{name} {args}".strip(), language=language, chat=chat)
+
+    async def choose(self, who: str, label: str) -> None:
+        await self.transport.answer(self.address(who), label)
+        await self.settle()
+
+    def messages(self, who: str) -> list[Sent]:
+        return self.transport.messages(self.address(who))
+
+    def received(self, who: str) -> list[str]:
+        return self.transport.texts(self.address(who))
+
+    def last(self, who: str) -> str:
+        texts = self.received(who)
+        return texts[-1] if texts else ""
+
+    def buttons(self, who: str) -> list[str]:
+        question = self.transport.last_question(self.address(who))
+        return question.labels if question else []
+
+    def room_texts(self) -> list[str]:
+        return [m.text for m in self.transport.sent if m.to == self.room]
+
+    def card_texts(self) -> list[str]:
+        return [sent.text for (room, _), sent in self.transport.cards.items() if room == self.room]
+
+    async def press_card(self, who: str, ref: str, action: str) -> None:
+        """Press a button (``ack``, ``claim``, ``join``) on a case's card in the team room."""
+        card = self.transport.cards[(self.room, ref)]
+        key = f"{action}:{ref}"
+        assert key in card.keys, f"no {action} button on the card of {ref}: {card.keys}"
+        await self.transport.press(self.address(who), key, chat=self.room)
+        await self.settle()
+
+    async def room_command(self, who: str, name: str, args: str = "") -> None:
+        await self.say(who, f"/{name} {args}".strip(), chat=self.room)
+
+    async def settle(self) -> None:
+        await self.haven.settle()
+
+    async def advance(self, delta: timedelta) -> None:
+        self.clock.advance(delta)
+        await self.settle()
+
+
+REFERENCE = re.compile(r"[23456789A-HJ-NP-Z]{3}-[23456789A-HJ-NP-Z]{3}")
+
+
+def reference_in(text: str) -> str:
+    found = REFERENCE.search(text)
+    assert found, f"no case reference in {text!r}"
+    return found.group(0)
+
+
+@asynccontextmanager
+async def memory_haven(
+    tmp_path: Path,
+    space: Space,
+    *,
+    clock: ManualClock | None = None,
+    settings: ServiceSettings | None = None,
+    transport: MemoryTransport | None = None,
+) -> AsyncIterator[MemoryHarness]:
+    clock = clock or ManualClock()
+    transport = transport or MemoryTransport()
+    store = open_store(tmp_path / "haven.db", MASTER_KEY, clock)
+    haven = assemble([space], store, [transport], service_settings=settings)
+    await haven.start()
+    try:
+        yield MemoryHarness(haven, transport, space, clock)
+    finally:
+        await haven.stop(drain=0.5)
