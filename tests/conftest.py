@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -11,24 +12,29 @@ from bot.domain.model import Person
 from bot.domain.space import ContactKind, HandlingPolicy, Space
 
 
-def person(platform: str, name: str, *languages: str) -> Person:
-    return Person((Identity(f"{platform}:{name.lower()}"),), name, tuple(languages) or ("en",))
+def memory_address(name: str) -> str:
+    return f"memory:{name}"
 
 
-def demo_space(platform: str = "memory", room: str | None = None, **overrides: object) -> Space:
-    """The space every journey test uses: two responders, a coordinator, a team room."""
-    people = (
-        person(platform, "Ana", "en", "es"),
-        person(platform, "Ben", "en", "sv"),
-        person(platform, "Cora", "en"),
-    )
+def demo_space(
+    address: Callable[[str], str] = memory_address, room: str = "memory:!team", **overrides: object
+) -> Space:
+    """The space every journey test uses: two responders (Ana, Ben), a coordinator (Cora), a team room.
+
+    ``address`` turns a first name ("ana") into that person's identity on the platform under test.
+    """
+
+    def person(name: str, *languages: str) -> Person:
+        return Person((Identity(address(name.lower())),), name, languages)
+
+    people = (person("Ana", "en", "es"), person("Ben", "en", "sv"), person("Cora", "en"))
     values: dict[str, object] = {
         "id": SpaceId("demo"),
         "name": "Demo Camp",
         "timezone": "Europe/Stockholm",
         "languages": ("en", "sv"),
-        "team_rooms": (ChatAddress(room or f"{platform}:!team"),),
-        "coordinators": (Identity(f"{platform}:cora"),),
+        "team_rooms": (ChatAddress(room),),
+        "coordinators": (Identity(address("cora")),),
         "responders": people,
         "code_word": "blue umbrella",
         "contacts": {

@@ -8,8 +8,8 @@ People are named by first name: ``rita`` reports, ``ana``/``ben`` respond, ``cor
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
@@ -20,28 +20,64 @@ from bot.clock import ManualClock
 from bot.domain.space import Space
 from bot.runtime import Haven
 from bot.service import ServiceSettings
+from tests.conftest import demo_space
 
 MASTER_KEY = bytes(range(32))
 
 
 class Harness(Protocol):
+    """What a journey test may do and see, on any platform."""
+
     platform: str
     room: str
+    #: Whether choices are buttons (old buttons can be pressed) rather than numbered lists.
+    has_buttons: bool
 
     def address(self, who: str) -> str: ...
     async def say(self, who: str, text: str, *, language: str | None = "en") -> None: ...
     async def command(self, who: str, name: str, args: str = "", *, language: str | None = "en") -> None: ...
-    async def choose(self, who: str, label: str) -> None: ...
-    def received(self, who: str) -> list[str]: ...
-    def room_texts(self) -> list[str]: ...
-    def card_texts(self) -> list[str]: ...
-    async def press_card(self, who: str, ref: str, action: str) -> None: ...
+    async def choose(self, who: str, label: str) -> None:
+        """Pick an option of the last question sent to ``who``, by its visible label."""
+        ...
+
+    async def choose_earlier(self, who: str, label: str) -> None:
+        """Press a button on the question before the last one (only where ``has_buttons``)."""
+        ...
+
+    def buttons(self, who: str) -> list[str]:
+        """The option labels of the last question sent to ``who``."""
+        ...
+
+    def received(self, who: str) -> list[str]:
+        """Everything the bot sent to ``who`` in their private chat, oldest first."""
+        ...
+
+    def last(self, who: str) -> str: ...
+    def room_texts(self) -> list[str]:
+        """Everything the bot posted in the team room (cards in their current state), oldest first."""
+        ...
+
+    def card_texts(self) -> list[str]:
+        """The current text of every case card in the team room."""
+        ...
+
+    async def press_card(self, who: str, ref: str, action: str) -> None:
+        """``ack``, ``claim`` or ``join`` on the card of ``ref`` in the team room, as that platform does it."""
+        ...
+
     async def room_command(self, who: str, name: str, args: str = "") -> None: ...
-    async def settle(self) -> None: ...
+    async def settle(self) -> None:
+        """Wait until the bot has handled everything sent to it and sent everything it queued."""
+        ...
+
+    async def advance(self, delta: timedelta) -> None:
+        """Move the bot's clock forward and let due timers fire."""
+        ...
 
 
 class MemoryHarness:
     platform = "memory"
+    has_buttons = True
 
     def __init__(self, haven: Haven, transport: MemoryTransport, space: Space, clock: ManualClock) -> None:
         self.haven = haven
@@ -64,6 +100,13 @@ class MemoryHarness:
 
     async def choose(self, who: str, label: str) -> None:
         await self.transport.answer(self.address(who), label)
+        await self.settle()
+
+    async def choose_earlier(self, who: str, label: str) -> None:
+        questions = [m for m in self.messages(who) if m.buttons and m.question is not None]
+        earlier = questions[-2]
+        key = next(b.key for row in earlier.buttons for b in row if b.label == label)
+        await self.transport.press(self.address(who), key, question=earlier.question)
         await self.settle()
 
     def messages(self, who: str) -> list[Sent]:
@@ -132,3 +175,14 @@ async def memory_haven(
         yield MemoryHarness(haven, transport, space, clock)
     finally:
         await haven.stop(drain=0.5)
+
+
+HarnessFactory = Callable[[Path], AbstractAsyncContextManager[Harness]]
+
+
+def _memory(tmp_path: Path) -> AbstractAsyncContextManager[Harness]:
+    return memory_haven(tmp_path, demo_space())  # type: ignore[return-value]
+
+
+#: Every transport's journey harness. The contract suite runs every journey on each of them.
+FACTORIES: dict[str, HarnessFactory] = {"memory": _memory}

@@ -1,30 +1,23 @@
 """Reporter and responder journeys (SPEC 4 and 5), the same on every transport.
 
-The ``harness`` fixture runs each journey on every transport that exists: the memory transport here;
-the Telegram and Matrix suites parametrize the same tests with their own harness.
+The ``harness`` fixture (tests/contract/conftest.py) runs each journey on every transport registered in
+``tests.harness.FACTORIES``: the memory transport, Telegram through the fake Bot API server, and
+Matrix through a real Synapse.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
-from tests.conftest import demo_space
-from tests.harness import MemoryHarness, memory_haven, reference_in
+from tests.harness import Harness, reference_in
 
 pytestmark = pytest.mark.asyncio
 
 
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[MemoryHarness]:
-    async with memory_haven(tmp_path, demo_space()) as h:
-        yield h
-
-
 async def guided_report(
-    h: MemoryHarness,
+    h: Harness,
     who: str = "rita",
     role: str = "It happened to me",
     contact: str = "Yes, contact me here, but keep me anonymous",
@@ -46,7 +39,7 @@ async def guided_report(
 # --- SPEC 4.1 guided report --------------------------------------------------------------------------
 
 
-async def test_guided_report_gives_a_receipt_and_exactly_one_card(harness: MemoryHarness) -> None:
+async def test_guided_report_gives_a_receipt_and_exactly_one_card(harness: Harness) -> None:
     ref = await guided_report(harness)
     receipt = harness.last("rita")
     assert "Your report is received and stored safely" in receipt
@@ -58,14 +51,14 @@ async def test_guided_report_gives_a_receipt_and_exactly_one_card(harness: Memor
     assert ref in cards[0] and "Harassment or unwanted contact" in cards[0]
 
 
-async def test_the_card_shows_no_identity_and_no_free_text(harness: MemoryHarness) -> None:
+async def test_the_card_shows_no_identity_and_no_free_text(harness: Harness) -> None:
     await guided_report(harness)
     for text in [*harness.card_texts(), *harness.room_texts()]:
         for secret in ("rita", "green jacket", "followed me", "lobby", "22:00"):
             assert secret not in text.lower()
 
 
-async def test_the_summary_is_shown_before_sending(harness: MemoryHarness) -> None:
+async def test_the_summary_is_shown_before_sending(harness: Harness) -> None:
     await harness.command("rita", "report")
     for answer in ("No", "I saw it happen", "Something else"):
         await harness.choose("rita", answer)
@@ -81,7 +74,7 @@ async def test_the_summary_is_shown_before_sending(harness: MemoryHarness) -> No
     assert harness.card_texts() == []
 
 
-async def test_a_reporter_can_choose_who_handles_the_report(harness: MemoryHarness) -> None:
+async def test_a_reporter_can_choose_who_handles_the_report(harness: Harness) -> None:
     await harness.command("rita", "report")
     for answer in ("No", "It happened to me", "Hostile or inappropriate behaviour"):
         await harness.choose("rita", answer)
@@ -98,7 +91,7 @@ async def test_a_reporter_can_choose_who_handles_the_report(harness: MemoryHarne
     assert not any(ref in text for text in harness.received("ana"))
 
 
-async def test_excluding_a_responder_keeps_them_away_from_the_case(harness: MemoryHarness) -> None:
+async def test_excluding_a_responder_keeps_them_away_from_the_case(harness: Harness) -> None:
     await harness.command("rita", "report")
     for answer in ("No", "It happened to me", "Harassment or unwanted contact"):
         await harness.choose("rita", answer)
@@ -119,7 +112,7 @@ async def test_excluding_a_responder_keeps_them_away_from_the_case(harness: Memo
     assert "Someone from the team made me uncomfortable" in harness.last("ben")
 
 
-async def test_naming_a_responder_as_involved_excludes_them(harness: MemoryHarness) -> None:
+async def test_naming_a_responder_as_involved_excludes_them(harness: Harness) -> None:
     await harness.command("rita", "report")
     for answer in ("No", "It happened to me", "Harassment or unwanted contact"):
         await harness.choose("rita", answer)
@@ -139,7 +132,7 @@ async def test_naming_a_responder_as_involved_excludes_them(harness: MemoryHarne
 # --- quick report, emergency, code word --------------------------------------------------------------
 
 
-async def test_quick_report_files_at_once_and_offers_questions(harness: MemoryHarness) -> None:
+async def test_quick_report_files_at_once_and_offers_questions(harness: Harness) -> None:
     await harness.command("rita", "report", "A man keeps touching people at the bar")
     texts = harness.received("rita")
     ref = reference_in(texts[-2])
@@ -153,7 +146,7 @@ async def test_quick_report_files_at_once_and_offers_questions(harness: MemoryHa
     assert ref in harness.card_texts()[0]
 
 
-async def test_emergency_pages_everyone_first_and_asks_where_the_reporter_is(harness: MemoryHarness) -> None:
+async def test_emergency_pages_everyone_first_and_asks_where_the_reporter_is(harness: Harness) -> None:
     await harness.command("rita", "emergency")
     reply = harness.last("rita")
     ref = reference_in(reply)
@@ -161,9 +154,8 @@ async def test_emergency_pages_everyone_first_and_asks_where_the_reporter_is(har
     assert "Ambulance and police: 112" in reply
     assert "Where are you?" in reply
     for responder in ("ana", "ben", "cora"):
-        page = harness.messages(responder)[-1]
-        assert "EMERGENCY" in page.text and ref in page.text
-        assert page.lane == 0
+        page = harness.last(responder)
+        assert "EMERGENCY" in page and ref in page
     await harness.say("rita", "Second floor, room B12")
     assert "has your location" in harness.last("rita")
     assert any("Second floor, room B12" in text for text in harness.received("ana")), "paged people get the location"
@@ -171,9 +163,7 @@ async def test_emergency_pages_everyone_first_and_asks_where_the_reporter_is(har
     assert "has seen your emergency report" in harness.last("rita")
 
 
-async def test_emergency_pages_repeat_until_acknowledged(harness: MemoryHarness) -> None:
-    from datetime import timedelta
-
+async def test_emergency_pages_repeat_until_acknowledged(harness: Harness) -> None:
     await harness.command("rita", "sos")
     ref = reference_in(harness.last("rita"))
     pages = len(harness.received("ana"))
@@ -184,7 +174,7 @@ async def test_emergency_pages_repeat_until_acknowledged(harness: MemoryHarness)
     assert not any("EMERGENCY" in t for t in harness.received("ana")[pages + 1 :])
 
 
-async def test_the_code_word_raises_an_emergency_discreetly(harness: MemoryHarness) -> None:
+async def test_the_code_word_raises_an_emergency_discreetly(harness: Harness) -> None:
     await harness.say("rita", "could you bring my blue umbrella")
     assert harness.received("rita") == ["OK, thanks. Noted."]
     assert any("EMERGENCY" in text for text in harness.received("ana"))
@@ -193,7 +183,7 @@ async def test_the_code_word_raises_an_emergency_discreetly(harness: MemoryHarne
 # --- SPEC 4.2 after filing -------------------------------------------------------------------------
 
 
-async def test_follow_ups_reach_the_right_case_and_its_handlers(harness: MemoryHarness) -> None:
+async def test_follow_ups_reach_the_right_case_and_its_handlers(harness: Harness) -> None:
     first = await guided_report(harness)
     await harness.command("rita", "report", "Also, someone took my badge")
     await harness.choose("rita", "No, that is all")
@@ -207,13 +197,13 @@ async def test_follow_ups_reach_the_right_case_and_its_handlers(harness: MemoryH
     assert first != second
 
 
-async def test_status_shows_the_reporters_cases(harness: MemoryHarness) -> None:
+async def test_status_shows_the_reporters_cases(harness: Harness) -> None:
     ref = await guided_report(harness)
     await harness.command("rita", "status")
     assert f"{ref} · Harassment or unwanted contact · received, waiting for the team" in harness.last("rita")
 
 
-async def test_forget_erases_the_link_and_says_what_remains(harness: MemoryHarness) -> None:
+async def test_forget_erases_the_link_and_says_what_remains(harness: Harness) -> None:
     ref = await guided_report(harness)
     await harness.command("rita", "forget")
     await harness.choose("rita", "Yes, erase")
@@ -223,7 +213,7 @@ async def test_forget_erases_the_link_and_says_what_remains(harness: MemoryHarne
     assert "can no longer be reached" in harness.last("ana")
 
 
-async def test_a_witness_hears_received_and_closed_only(harness: MemoryHarness) -> None:
+async def test_a_witness_hears_received_and_closed_only(harness: Harness) -> None:
     ref = await guided_report(harness, role="I saw it happen")
     before = len(harness.received("rita"))
     await harness.press_card("ana", ref, "ack")
@@ -233,7 +223,7 @@ async def test_a_witness_hears_received_and_closed_only(harness: MemoryHarness) 
     assert harness.received("rita")[before:] == [f"Your report {ref} is now closed. Thank you for telling us."]
 
 
-async def test_the_affected_person_hears_when_the_case_is_taken(harness: MemoryHarness) -> None:
+async def test_the_affected_person_hears_when_the_case_is_taken(harness: Harness) -> None:
     ref = await guided_report(harness)
     await harness.press_card("ana", ref, "claim")
     assert f"Someone from the team has taken your report {ref}" in harness.last("rita")
@@ -242,7 +232,7 @@ async def test_the_affected_person_hears_when_the_case_is_taken(harness: MemoryH
 # --- SPEC 5 responders -------------------------------------------------------------------------------
 
 
-async def test_claiming_sends_the_details_privately_and_replies_are_relayed_anonymously(harness: MemoryHarness) -> None:
+async def test_claiming_sends_the_details_privately_and_replies_are_relayed_anonymously(harness: Harness) -> None:
     ref = await guided_report(harness)
     await harness.press_card("ana", ref, "claim")
     details = harness.last("ana")
@@ -254,7 +244,7 @@ async def test_claiming_sends_the_details_privately_and_replies_are_relayed_anon
     assert "At the info desk" in harness.last("ana")
 
 
-async def test_notes_never_reach_the_reporter(harness: MemoryHarness) -> None:
+async def test_notes_never_reach_the_reporter(harness: Harness) -> None:
     ref = await guided_report(harness)
     await harness.command("ana", "claim", ref)
     before = harness.received("rita")
@@ -263,7 +253,7 @@ async def test_notes_never_reach_the_reporter(harness: MemoryHarness) -> None:
     assert harness.received("rita") == before
 
 
-async def test_the_card_updates_in_place(harness: MemoryHarness) -> None:
+async def test_the_card_updates_in_place(harness: Harness) -> None:
     ref = await guided_report(harness)
     await harness.press_card("ana", ref, "ack")
     assert "acknowledged, nobody has taken it yet" in harness.card_texts()[0]
@@ -274,7 +264,7 @@ async def test_the_card_updates_in_place(harness: MemoryHarness) -> None:
     assert len(harness.card_texts()) == 1
 
 
-async def test_strangers_are_refused_without_learning_anything(harness: MemoryHarness) -> None:
+async def test_strangers_are_refused_without_learning_anything(harness: Harness) -> None:
     ref = await guided_report(harness)
     await harness.command("mallory", "claim", ref)
     refusal = harness.last("mallory")
@@ -283,7 +273,7 @@ async def test_strangers_are_refused_without_learning_anything(harness: MemoryHa
     assert harness.room_texts()[-1] == "This command is for the response team."
 
 
-async def test_resolve_needs_an_outcome(harness: MemoryHarness) -> None:
+async def test_resolve_needs_an_outcome(harness: Harness) -> None:
     ref = await guided_report(harness)
     await harness.command("ana", "claim", ref)
     await harness.command("ana", "resolve", ref)
@@ -297,7 +287,7 @@ async def test_resolve_needs_an_outcome(harness: MemoryHarness) -> None:
 # --- bad input ---------------------------------------------------------------------------------------
 
 
-async def test_bad_input_gets_an_explanation_and_the_question_again(harness: MemoryHarness) -> None:
+async def test_bad_input_gets_an_explanation_and_the_question_again(harness: Harness) -> None:
     await harness.command("rita", "report")
     await harness.choose("rita", "No")
     await harness.command("rita", "frobnicate")
@@ -307,10 +297,16 @@ async def test_bad_input_gets_an_explanation_and_the_question_again(harness: Mem
     assert "too long" in harness.last("rita")
     await harness.say("rita", "purple")
     assert "Please choose one of the options" in harness.last("rita")
-    question = harness.transport.last_question("memory:rita")
-    assert question is not None
-    await harness.transport.press("memory:rita", "role:witness", question=(question.question or 0) - 1)
-    await harness.settle()
-    assert "earlier question" in harness.last("rita")
     await harness.choose("rita", "It happened to me")
     assert harness.last("rita").startswith("What kind of incident is it?")
+
+
+async def test_a_button_from_an_earlier_question_is_refused(harness: Harness) -> None:
+    if not harness.has_buttons:
+        pytest.skip("numbered lists always answer the current question")
+    await harness.command("rita", "report")
+    await harness.choose("rita", "No")
+    await harness.choose_earlier("rita", "Yes")
+    assert "earlier question" in harness.last("rita")
+    assert harness.last("rita").endswith("What best describes you?")
+    assert harness.card_texts() == [], "the old button did not raise an emergency"
