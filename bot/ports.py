@@ -71,6 +71,8 @@ class Transport(Protocol):
 
     platform: Platform
     limits: RateLimits
+    #: When the platform last answered a poll or sync (health checks use it); None before the first.
+    last_contact: datetime | None
 
     async def start(self, sink: InboundSink) -> None: ...
 

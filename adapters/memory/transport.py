@@ -13,6 +13,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.domain.ids import ChatAddress, Platform
@@ -66,6 +67,7 @@ class MemoryTransport:
         self.unreachable: dict[str, str] = {}
         self.scripted: deque[DeliveryResult] = deque()
         self.sink: InboundSink | None = None
+        self.last_contact: datetime | None = None
         self.on_record: Callable[[], None] | None = None
         self._ids = itertools.count(1)
         self._updates = itertools.count(1)
@@ -76,6 +78,7 @@ class MemoryTransport:
 
     async def start(self, sink: InboundSink) -> None:
         self.sink = sink
+        self.last_contact = datetime.now(UTC)
 
     async def stop(self) -> None:
         self.sink = None
