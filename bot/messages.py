@@ -223,6 +223,13 @@ class Unreachable:
 
 
 @dataclass(frozen=True, slots=True)
+class Rejected:
+    """The platform refused this message for good (e.g. malformed): sending it again cannot help."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ambiguous:
     """The request left but no answer came back: it may or may not have been delivered."""
 
@@ -236,4 +243,4 @@ class Failed:
     reason: str
 
 
-DeliveryResult = Delivered | RetryLater | Unreachable | Ambiguous | Failed
+DeliveryResult = Delivered | RetryLater | Unreachable | Rejected | Ambiguous | Failed

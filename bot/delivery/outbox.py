@@ -33,6 +33,7 @@ from bot.messages import (
     Failed,
     Outgoing,
     PostCard,
+    Rejected,
     RetryLater,
     Send,
     SendFile,
@@ -261,6 +262,10 @@ class Sender:
                 await self.report_failure(
                     DeliveryFailed(effect.to, result.reason, effect.case, effect.person, item.lane), item.key
                 )
+            return False
+        if isinstance(result, Rejected):
+            log.warning("item %s was refused by the platform: %s", item.id, result.reason)
+            await self.store.finish_outgoing(item.id, "rejected", detail=result.reason)
             return False
         if isinstance(result, Ambiguous):
             if item.lane == Lane.EMERGENCY and item.attempts + 1 < MAX_ATTEMPTS:

@@ -9,6 +9,8 @@ import pytest
 
 from adapters.memory.transport import MemoryTransport
 from bot.clock import ManualClock
+from bot.domain.model import Lane
+from bot.messages import Rejected
 from bot.service import ServiceSettings
 from tests.conftest import demo_space
 from tests.harness import memory_haven, reference_in
@@ -132,3 +134,15 @@ async def test_escalation_continues_after_a_restart_without_repeating_steps(tmp_
         assert len(pages) == 2, pages
         await second.settle()
         assert len([t for t in transport.texts("memory:ana")[first_pages:] if ref in t]) == 2
+
+
+async def test_a_message_the_platform_refuses_is_not_retried_and_does_not_block_the_chat(tmp_path: Path) -> None:
+    transport = MemoryTransport()
+    async with memory_haven(tmp_path, demo_space(), transport=transport) as h:
+        transport.scripted.append(Rejected("Bad Request: can't parse entities"))
+        await h.command("rita", "help")
+        assert h.received("rita") == [], "the refused message was not delivered"
+        counts = await h.haven.store.outbox_counts()
+        assert counts.get(("memory", int(Lane.CONVERSATION), "rejected")) == 1
+        await h.command("rita", "status")
+        assert len(h.received("rita")) == 1, "the next message to the chat goes out; the refused one is not resent"
