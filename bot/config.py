@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,6 +73,8 @@ class TelegramSettings:
     base_file_url: str = "https://api.telegram.org/file/bot"
     poll_timeout: int = 30
     limits: RateLimits = field(default_factory=RateLimits)
+    #: The spaces' team rooms on Telegram (filled from [[spaces]]; the adapter sets their command menus).
+    team_rooms: tuple[ChatAddress, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -788,6 +790,8 @@ def parse(
     rooms = [room for s in spaces for room in s.team_rooms]
     for room in {room for room in rooms if rooms.count(room) > 1}:
         r.problem("spaces.team_room", f"{room!r} is the team room of several spaces", "give each space its own room")
+    if telegram is not None:
+        telegram = replace(telegram, team_rooms=tuple(room for room in rooms if platform_of(room) == "telegram"))
     reporting = _reporting(r, data.get("reporting"))
     operations = _operations(r, data.get("operations"))
     if r.problems or storage is None:

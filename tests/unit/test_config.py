@@ -214,3 +214,8 @@ def test_haven_run_refuses_a_bad_file_with_the_same_check(tmp_path: Path, capsys
 def test_a_missing_file_is_explained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["check", "--config", str(tmp_path / "nope.toml")]) == 2
     assert "cannot be read" in capsys.readouterr().err
+
+
+def test_the_telegram_section_knows_the_team_rooms_on_telegram(tmp_path: Path) -> None:
+    settings = load(write(tmp_path, MINIMAL), env={}, languages=LANGUAGES)
+    assert settings.telegram is not None and settings.telegram.team_rooms == ("telegram:-100123",)
