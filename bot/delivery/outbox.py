@@ -204,7 +204,7 @@ class Sender:
                 continue
             chat.busy = True
             item = chat.queue[0]
-            self.limiter.record(name, moment)
+            self.limiter.begin()
             task = asyncio.create_task(self._deliver(name, chat, item))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
@@ -219,6 +219,7 @@ class Sender:
             keep = True
             self.limiter.hold(name, time.monotonic() + 5)
         finally:
+            self.limiter.end(name, time.monotonic())
             chat.busy = False
             if not keep and chat.queue and chat.queue[0].id == item.id:
                 chat.queue.popleft()

@@ -1,4 +1,9 @@
-"""Sliding-window rate limits per chat and overall, with a safety margin against clock skew."""
+"""Sliding-window rate limits per chat and overall, with a safety margin against clock skew.
+
+A send is counted from the moment it is dispatched (in flight, against the global window) and is
+stamped with the time its answer came back: the platform handled it somewhere in between, so
+spacing sends from that later time keeps them apart at the platform however long the trip took.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +19,17 @@ class Window:
         self.seconds = seconds
         self.times: deque[float] = deque()
 
-    def next_free(self, now: float) -> float:
-        """The earliest time an event may happen (``now`` if it may happen now)."""
+    def next_free(self, now: float, pending: int = 0) -> float:
+        """The earliest time an event may happen (``now`` if it may happen now), with ``pending``
+        events under way that will be recorded when they finish."""
         while self.times and self.times[0] <= now - self.seconds:
             self.times.popleft()
-        if len(self.times) < self.count:
+        excess = len(self.times) + pending - self.count
+        if excess < 0:
             return now
-        return self.times[0] + self.seconds
+        if excess < len(self.times):
+            return self.times[excess] + self.seconds
+        return now + self.seconds  # only events under way: their end wakes the sender
 
     def record(self, now: float) -> None:
         self.times.append(now)
@@ -45,11 +54,13 @@ class RateLimiter:
         self._global = _window(global_per_second, 1.0, self.MARGIN)
         self._chats: dict[str, Window | None] = {}
         self._holds: dict[str, float] = {}
+        self._under_way = 0
 
     def _chat(self, chat: str) -> Window | None:
         if chat not in self._chats:
             if self.is_group(chat):
-                self._chats[chat] = _window(self._group, 60.0, self.MARGIN)
+                per_second = self._group / 60 if self._group else None  # the setting is per minute
+                self._chats[chat] = _window(per_second, 60.0, self.MARGIN)
             else:
                 self._chats[chat] = _window(self._private, 1.0, self.MARGIN)
         return self._chats[chat]
@@ -61,9 +72,15 @@ class RateLimiter:
         return max(free, hold)
 
     def global_free_at(self, now: float) -> float:
-        return self._global.next_free(now) if self._global else now
+        return self._global.next_free(now, self._under_way) if self._global else now
 
-    def record(self, chat: str, now: float) -> None:
+    def begin(self) -> None:
+        """A send was dispatched: it counts against the global window until :meth:`end`."""
+        self._under_way += 1
+
+    def end(self, chat: str, now: float) -> None:
+        """A send to ``chat`` came back (delivered or not) at ``now``."""
+        self._under_way = max(0, self._under_way - 1)
         window = self._chat(chat)
         if window:
             window.record(now)
