@@ -32,6 +32,7 @@ from bot.messages import (
     Unreachable,
 )
 from bot.ports import RateLimits
+from tests.fakes import telegram_api as fake
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeBotApi, make_png
 from tests.harness import reference_in
 from tests.telegram_harness import PEOPLE, ROOM, TelegramHarness, telegram_haven, telegram_space
@@ -344,3 +345,42 @@ async def test_button_data_carries_the_chat_binding(h: TelegramHarness) -> None:
         assert buttons.verify(h.haven.store.secret("buttons"), str(RITA), data) is not None
         assert buttons.verify(h.haven.store.secret("buttons"), str(TOM), data) is None
     await asyncio.sleep(0)
+
+
+# --- limits ----------------------------------------------------------------------------------------------
+
+#: Telegram's shape (per private chat per second, per group per minute, overall per second), faster.
+PACED = RateLimits(global_per_second=150.0, private_per_second=2.0, group_per_minute=120.0, max_text=4096)
+PACED_SERVER = fake.RateLimits(
+    private=fake.RateLimit(2, 1.0), group=fake.RateLimit(120, 60.0), global_=fake.RateLimit(150, 1.0)
+)
+CROWD = range(100_001, 100_201)  # 200 people who started the bot
+
+
+async def test_an_emergency_overtakes_a_thousand_queued_messages_within_every_limit(tmp_path: Path) -> None:
+    async with FakeBotApi(DEFAULT_TOKEN, rate_limits=PACED_SERVER) as server:
+        for user in (*PEOPLE.values(), *CROWD):
+            await server.add_user(user, "Guest")
+            server.users[user].started = True
+        async with telegram_haven(tmp_path, server=server, limits=PACED) as h:
+            async with h.haven.store.transaction() as tx:
+                for n in range(1000):
+                    notice = Send(ChatAddress(f"telegram:{CROWD[n % len(CROWD)]}"), f"Notice {n}")
+                    await tx.enqueue(f"bulk:{n}", Lane.CONVERSATION, notice)
+            h.haven.senders["telegram"].wake()
+            await server.wait_until(lambda: len(server.send_log) >= 100, what="the backlog to start leaving")
+            triggered = len(server.send_log)
+            await server.user_sends_text(RITA, "/emergency")
+            await server.wait_until(lambda: len(server.send_log) >= 1006, what="everything to leave", timeout=20)
+            await h.settle()
+        crowd = set(CROWD)
+        backlog = [r.chat_id in crowd for r in server.send_log]
+        emergency = [i for i, is_backlog in enumerate(backlog) if not is_backlog]
+        assert {server.send_log[i].chat_id for i in emergency} == {RITA, ANA, BEN, CORA, ROOM}
+        overtaken = backlog[emergency[-1] :].count(True)
+        assert overtaken > 800, f"the emergency left before the backlog ({overtaken} queued messages waited)"
+        assert backlog[triggered : emergency[-1]].count(True) < 60
+        assert backlog.count(True) == 1000
+        server.assert_rate_limits_respected()
+        assert server.rate_limited == [], f"the bot paced itself: {server.rate_limited[:10]} {len(server.rate_limited)}"
+        print(f"emergency sent {emergency[-1] - triggered} sends after the trigger; {overtaken} queued ones waited")
