@@ -36,7 +36,7 @@ from bot.messages import (
 )
 
 #: What the bot asks getUpdates for.
-ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
 #: A Telegram bot command: up to 32 letters, digits and underscores, optionally ``@botname``.
 COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.DOTALL)
 #: Message fields that carry a file, most specific first (an animation also has a ``document``).

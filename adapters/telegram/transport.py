@@ -202,6 +202,7 @@ class TelegramTransport:
                 if self.username is None:
                     await self.bot.initialize()
                     self.username = self.bot.username
+                    self.last_contact = datetime.now(UTC)
                     self._spawn(self._set_menus())
                 updates = await self.bot.raw_updates(
                     self._offset, self.settings.poll_timeout, ALLOWED_UPDATES, POLL_GRACE

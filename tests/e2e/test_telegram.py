@@ -384,3 +384,13 @@ async def test_an_emergency_overtakes_a_thousand_queued_messages_within_every_li
         server.assert_rate_limits_respected()
         assert server.rate_limited == [], f"the bot paced itself: {server.rate_limited[:10]} {len(server.rate_limited)}"
         print(f"emergency sent {emergency[-1] - triggered} sends after the trigger; {overtaken} queued ones waited")
+
+
+async def test_receiving_survives_errors_and_outages(h: TelegramHarness) -> None:
+    await h.server.wait_until(lambda: h.transport.last_contact is not None, what="getMe")
+    h.server.fail_next("getUpdates", error_code=502)
+    await h.server.user_sends_text(RITA, "/status")
+    await h.server.wait_until(lambda: bool(h.server.sent_messages(RITA)), timeout=10, what="an answer after the outage")
+    h.server.fail_next("getUpdates", error_code=409, description="Conflict: terminated by other getUpdates request")
+    await h.command("rita", "status")
+    assert len(h.received("rita")) == 2, "the next update after a 409 is received too"
