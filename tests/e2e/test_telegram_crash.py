@@ -127,6 +127,5 @@ async def test_a_kill_right_after_an_update_was_handed_out_loses_nothing_and_rep
     assert exit_code == 0, "SIGTERM drains and exits 0"
     assert handed_out_before >= 1
     output = log.read_text()
-    print(output, server.delivered_update_ids, [(r.method, r.params.get("offset")) for r in server.calls("getUpdates")])
     assert DEFAULT_TOKEN not in output and DEFAULT_TOKEN.split(":")[1] not in output, "the token never reaches a log"
     assert "touching" not in output and str(RITA) not in output, "no report content or identities in logs"
