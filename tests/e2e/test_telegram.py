@@ -8,6 +8,7 @@ the 4096-unit limit, signed buttons, command menus, 403s, and what each Bot API 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -312,8 +313,6 @@ async def test_bot_api_answers_become_delivery_results(server: FakeBotApi) -> No
 
 
 def _closed_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -321,8 +320,7 @@ def _closed_port() -> int:
 
 async def test_an_ambiguous_emergency_page_is_sent_again_but_a_receipt_is_not(h: TelegramHarness) -> None:
     h.server.ambiguous_next("sendMessage", chat_id=RITA, mode="drop")
-    h.server.ambiguous_next("sendMessage", chat_id=ANA, mode="drop")
-    await h.command("rita", "report", "Someone collapsed")  # a normal receipt
+    await h.command("rita", "report", "Someone collapsed")  # the receipt arrives, its answer does not
     assert len([t for t in h.received("rita") if "stored safely" in t]) == 1, "at most once"
     h.server.ambiguous_next("sendMessage", chat_id=ANA, mode="drop")
     await h.command("tom", "emergency")
@@ -344,7 +342,6 @@ async def test_button_data_carries_the_chat_binding(h: TelegramHarness) -> None:
     for data in h.question("rita").callback_data():
         assert buttons.verify(h.haven.store.secret("buttons"), str(RITA), data) is not None
         assert buttons.verify(h.haven.store.secret("buttons"), str(TOM), data) is None
-    await asyncio.sleep(0)
 
 
 # --- limits ----------------------------------------------------------------------------------------------
@@ -382,8 +379,7 @@ async def test_an_emergency_overtakes_a_thousand_queued_messages_within_every_li
         assert backlog[triggered : emergency[-1]].count(True) < 60
         assert backlog.count(True) == 1000
         server.assert_rate_limits_respected()
-        assert server.rate_limited == [], f"the bot paced itself: {server.rate_limited[:10]} {len(server.rate_limited)}"
-        print(f"emergency sent {emergency[-1] - triggered} sends after the trigger; {overtaken} queued ones waited")
+        assert server.rate_limited == [], "the bot paced itself: Telegram never had to answer 429"
 
 
 async def test_receiving_survives_errors_and_outages(h: TelegramHarness) -> None:
