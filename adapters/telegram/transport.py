@@ -160,6 +160,10 @@ class TelegramTransport:
         self._forums: dict[int, bool] = {}
         self._names: dict[int, str] = {}
         self._progress: dict[int, _Progress] = {}
+        self._send_timeout = send_timeout
+        self._delivering = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     # --- the Transport port ----------------------------------------------------------------------
 
@@ -174,21 +178,31 @@ class TelegramTransport:
         self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
 
     async def stop(self) -> None:
-        """Stop receiving. Sending still works (the runtime drains the outbox after this)."""
+        """Stop receiving and release the connections, once the messages on their way have arrived
+        (closing under them would make their fate unknown). Later deliveries reopen the connections:
+        the runtime drains the outbox after stopping the transports."""
         self._stopping = True
         tasks = [t for t in (self._poller, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._poller = None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout=self._send_timeout)
         await self.bot.shutdown()
 
     async def deliver(self, item: Outgoing) -> DeliveryResult:
-        await self._sending.initialize()  # reopens the connection pool if stop() closed it
+        await self._sending.initialize()  # a no-op unless stop() closed the connections
+        self._delivering += 1
+        self._idle.clear()
         try:
             result = await self._deliver(item)
         except (TelegramError, ValueError) as error:
             result = outcome(error, item)
+        finally:
+            self._delivering -= 1
+            if not self._delivering:
+                self._idle.set()
         if not isinstance(result, RetryLater | Failed | Ambiguous):
             self._progress.pop(item.id, None)
         return result
