@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.directory import Directory
-from bot.domain.ids import CaseRef, ChatAddress, Platform, platform_of
+from bot.domain.ids import CaseRef, ChatAddress, Identity, Platform, platform_of
 from bot.domain.model import (
     Case,
     CaseContent,
@@ -30,7 +30,7 @@ from bot.domain.model import (
 from bot.domain.reference import new_pseudonym, new_reference
 from bot.domain.routing import named_in, on_call
 from bot.domain.space import Space
-from bot.escalation import ESCALATE, QUIET, UNCLAIMED, Escalation
+from bot.escalation import ESCALATE, HANDOVER, QUIET, UNCLAIMED, Escalation
 from bot.i18n import Renderable
 from bot.messages import (
     ChatFact,
@@ -105,7 +105,35 @@ class Service:
                 await self.escalation.fire(work, timer)
             elif timer.kind in (UNCLAIMED, QUIET):
                 await self.teamwork.remind(work, timer)
+            elif timer.kind == HANDOVER:
+                await self.escalation.handover(work, timer)
             await work.tx.finish_timer(timer.id, work.now)
+
+    async def startup(self, work: Work) -> None:
+        """Rebuild what the database must hold at start: the next handover of every space with a rota."""
+        scheduled = {str(t.data.get("space")) for t in await work.tx.pending_timers(HANDOVER)}
+        for space in self.directory.spaces:
+            if space.id not in scheduled:
+                await self.escalation.schedule_handover(work, space, work.now)
+
+    async def purge(self, work: Work) -> int:
+        """Retention: erase closed cases older than the space's limit by destroying their keys.
+
+        The case's header (category, urgency, times, outcome) stays for statistics; its content and
+        messages can never be read again.
+        """
+        erased = 0
+        for space in self.directory.spaces:
+            cutoff = work.now - timedelta(days=space.handling.retention_days)
+            for case in await work.tx.purgeable_cases(space.id, cutoff):
+                assert case.id is not None
+                await work.tx.destroy_case_content(case.id)
+                await work.tx.add_event(
+                    case.id, CaseEvent(work.now, "system", "purged", {"retention_days": space.handling.retention_days})
+                )
+                await work.tx.audit(work.now, "system", "case.purged", case.ref)
+                erased += 1
+        return erased
 
     async def sweep_drafts(self, work: Work) -> None:
         """Remind once about an idle draft, and delete it when it expires."""
@@ -458,6 +486,9 @@ class Service:
             return
         person = space.person(fact.person)
         name = person.name if person else fact.person
+        await work.tx.audit(work.now, "system", "page.unreachable", case.ref, fact.reason)
         await self.escalation.tell_coordinators(
             work, space, cards.unreachable(name, fact.reason, case), Lane.PAGE, exclude=(fact.person,)
         )
+        if fact.lane <= Lane.PAGE:
+            await self.escalation.page_instead(work, case, space, Identity(person.key if person else fact.person))

@@ -60,6 +60,16 @@ class TimerRunner:
             misfire_grace_time=None,
             max_instances=1,
         )
+        self.scheduler.add_job(
+            self.purge,
+            "interval",
+            hours=24,
+            id="retention",
+            coalesce=True,
+            misfire_grace_time=None,
+            max_instances=1,
+            next_run_time=self.clock.now() + timedelta(minutes=5),
+        )
         for name, interval, job in self._jobs:
             self.scheduler.add_job(
                 job,
@@ -70,7 +80,23 @@ class TimerRunner:
                 misfire_grace_time=None,
                 max_instances=1,
             )
+        await self.startup()
         await self.rearm()
+
+    async def startup(self) -> None:
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            work = Work(tx, now, f"startup:{now.timestamp():.6f}")
+            await self.service.startup(work)
+        self.on_commit(work)
+
+    async def purge(self) -> int:
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            work = Work(tx, now, f"purge:{now.timestamp():.6f}")
+            erased = await self.service.purge(work)
+        self.on_commit(work)
+        return erased
 
     async def stop(self) -> None:
         if self.scheduler is not None:

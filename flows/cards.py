@@ -155,3 +155,24 @@ def unreachable(name: str, reason: str, case: Case) -> Text:
 
 def withdrawn(case: Case) -> Text:
     return t("↩ The reporter withdrew {ref}.", ref=case.ref)
+
+
+def handover(space: Space, cases: Sequence[Case], now: datetime) -> Lines:
+    """The open cases an incoming responder inherits: references and kinds only, no identities."""
+    if not cases:
+        return lines(t("🔄 Your shift in {space} starts now. There are no open cases.", space=space.name))
+    rows = []
+    for case in cases:
+        minutes = max(0, int((now - case.created_at).total_seconds() // 60))
+        rows.append(
+            t(
+                "{icon} {ref} · {category} · {state} · {pseudonym} · {minutes} min",
+                icon=URGENCY_ICON[case.urgency],
+                ref=case.ref,
+                category=texts.CATEGORY[case.category],
+                state=TEAM_STATE[case.state],
+                pseudonym=case.reporter or "—",
+                minutes=minutes,
+            )
+        )
+    return lines(t("🔄 Your shift in {space} starts now. Open cases:", space=space.name), *rows)

@@ -179,6 +179,7 @@ class Case:
     outcome: Outcome | None = None
     resolved_at: datetime | None = None
     signed_off: bool | None = None
+    linked_ban: int | None = None
     content: CaseContent | None = field(default=None, compare=False)
 
     @property

@@ -45,7 +45,7 @@ from bot.store.codec import decode_effect, dumps, encode_effect, loads
 GENESIS = "0" * 64
 _CASE_COLUMNS = (
     "id, ref, space, state, urgency, category, role, source, language, reporter, contact, created_at, "
-    "updated_at, acknowledged_at, acknowledged_by, assignees, outcome, resolved_at, signed_off, key_id"
+    "updated_at, acknowledged_at, acknowledged_by, assignees, outcome, resolved_at, signed_off, key_id, linked_ban"
 )
 
 
@@ -654,6 +654,7 @@ class SqliteTx:
             case.outcome.value if case.outcome else None,
             _ts(case.resolved_at),
             None if case.signed_off is None else int(case.signed_off),
+            case.linked_ban,
         )
 
     async def add_case(self, case: Case) -> Case:
@@ -662,8 +663,8 @@ class SqliteTx:
         sealed = await self.store._seal(key_id, content.to_json(), f"case/{case.ref}")
         cursor = await self.db.execute(
             "INSERT INTO cases (state, urgency, category, role, source, language, reporter, contact, created_at, "
-            "updated_at, acknowledged_at, acknowledged_by, assignees, outcome, resolved_at, signed_off, ref, space, "
-            "key_id, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "updated_at, acknowledged_at, acknowledged_by, assignees, outcome, resolved_at, signed_off, linked_ban, "
+            "ref, space, key_id, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*self._case_values(case), case.ref, case.space, key_id, sealed),
         )
         return replace(case, id=CaseId(int(cursor.lastrowid or 0)), content=content)
@@ -674,7 +675,7 @@ class SqliteTx:
         await self.db.execute(
             "UPDATE cases SET state = ?, urgency = ?, category = ?, role = ?, source = ?, language = ?, "
             "reporter = ?, contact = ?, created_at = ?, updated_at = ?, acknowledged_at = ?, acknowledged_by = ?, "
-            "assignees = ?, outcome = ?, resolved_at = ?, signed_off = ? WHERE id = ?",
+            "assignees = ?, outcome = ?, resolved_at = ?, signed_off = ?, linked_ban = ? WHERE id = ?",
             (*self._case_values(case), case.id),
         )
         if case.content is not None:
@@ -706,7 +707,8 @@ class SqliteTx:
             resolved_at,
             signed_off,
             key_id,
-        ) = row[:20]
+            linked_ban,
+        ) = row[:21]
         content = None
         if content_blob is not None:
             data = await self.store._open(key_id, content_blob, f"case/{ref}")
@@ -731,18 +733,19 @@ class SqliteTx:
             outcome=Outcome(outcome) if outcome else None,
             resolved_at=_dt(resolved_at),
             signed_off=None if signed_off is None else bool(signed_off),
+            linked_ban=linked_ban,
             content=content,
         )
 
     async def case(self, ref: CaseRef) -> Case | None:
         async with self.db.execute(f"SELECT {_CASE_COLUMNS}, content FROM cases WHERE ref = ?", (ref,)) as cursor:
             row = await cursor.fetchone()
-        return await self._case_from_row(row, row[20]) if row else None
+        return await self._case_from_row(row, row[21]) if row else None
 
     async def case_by_id(self, case_id: CaseId) -> Case | None:
         async with self.db.execute(f"SELECT {_CASE_COLUMNS}, content FROM cases WHERE id = ?", (case_id,)) as cursor:
             row = await cursor.fetchone()
-        return await self._case_from_row(row, row[20]) if row else None
+        return await self._case_from_row(row, row[21]) if row else None
 
     async def cases(
         self,
@@ -775,8 +778,20 @@ class SqliteTx:
             row = await cursor.fetchone()
         if row is not None and row[0] is not None:
             await self.store._destroy_key(int(row[0]))
-        await self.db.execute("UPDATE cases SET content = NULL WHERE id = ?", (case_id,))
+        await self.db.execute(
+            "UPDATE cases SET content = NULL, purged_at = ? WHERE id = ?", (_ts(self.store.clock.now()), case_id)
+        )
         await self.db.execute("DELETE FROM case_messages WHERE case_id = ?", (case_id,))
+
+    async def purgeable_cases(self, space: SpaceId, closed_before: datetime) -> list[Case]:
+        """Closed cases of a space whose retention has run out and whose content still exists."""
+        async with self.db.execute(
+            f"SELECT {_CASE_COLUMNS} FROM cases WHERE space = ? AND state IN ('resolved', 'withdrawn') "
+            "AND purged_at IS NULL AND COALESCE(resolved_at, updated_at) < ? ORDER BY id",
+            (space, _ts(closed_before)),
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        return [await self._case_from_row(row) for row in rows]
 
     async def add_event(self, case_id: CaseId, event: CaseEvent) -> None:
         await self.db.execute(
@@ -892,6 +907,14 @@ class SqliteTx:
             params.extend(kinds)
         cursor = await self.db.execute(sql, params)
         return cursor.rowcount
+
+    async def pending_timers(self, kind: str) -> list[Timer]:
+        async with self.db.execute(
+            "SELECT id, kind, due, case_id, data FROM timers WHERE kind = ? AND fired_at IS NULL AND cancelled = 0 "
+            "ORDER BY due, id",
+            (kind,),
+        ) as cursor:
+            return [self._timer(row) for row in await cursor.fetchall()]
 
     async def timers(self, case: CaseId) -> list[Timer]:
         async with self.db.execute(
