@@ -166,6 +166,7 @@ class Escalation:
                     "repeat": repeat,
                     "target": step.notify.value,
                     "people": [p.key for p in found.people],
+                    "rota_hole": found.rota_hole,
                 },
             ),
         )

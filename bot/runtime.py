@@ -72,6 +72,8 @@ class Haven:
         self._stopped = asyncio.Event()
 
     def _committed(self, work: Work) -> None:
+        for hook in work.after_commit:
+            hook()
         for platform in work.platforms:
             sender = self.senders.get(platform)
             if sender is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from bot.administration import Administration
 from bot.directory import Directory
 from bot.domain.ids import CaseRef, ChatAddress, Identity, Platform, platform_of
 from bot.domain.model import (
@@ -44,14 +45,14 @@ from bot.ports import StoredConversation, Timer, Translator
 from bot.speaker import Speaker
 from bot.teamwork import Teamwork
 from bot.work import Work
-from flows import cards, reporter, texts
+from flows import admin, cards, reporter, texts
 from flows.common import AddToCase, Env, FileCase, Forget, Reply, Rows, UpdateCase, WithdrawCase
 from flows.report import Draft
 
 log = logging.getLogger(__name__)
 
 #: Categories that are raised to high urgency even outside the fast track.
-SERIOUS = frozenset({Category.ASSAULT, Category.MEDICAL, Category.BANNED_PERSON})
+SERIOUS = frozenset({Category.ASSAULT, Category.MEDICAL})
 RESPONDER_COMMANDS = frozenset(
     {"ack", "claim", "join", "leave", "reply", "note", "resolve", "reopen", "cases", "oncall", "newreport"}
 )
@@ -79,6 +80,7 @@ class Service:
         self.speaker = Speaker(translator, platforms)
         self.escalation = Escalation(self.speaker, directory)
         self.teamwork = Teamwork(directory, self.speaker, self.escalation)
+        self.administration = Administration(directory, self.speaker, self.escalation)
 
     # --- entry points --------------------------------------------------------------------------
 
@@ -88,6 +90,10 @@ class Service:
             return
         origin = fact.origin
         room_space = self.directory.by_team_room(origin.chat)
+        if isinstance(fact, CommandReceived) and fact.name in admin.COMMANDS:
+            if room_space is not None or origin.private:
+                await self.administration.handle(work, fact, room_space)
+            return
         if room_space is not None:
             await self.teamwork.handle(work, fact, room_space)
             return
@@ -95,6 +101,8 @@ class Service:
             return  # a group that is not a team room: silence, answering could leak
         if self._is_team_action(fact):
             await self.teamwork.handle(work, fact, None)
+            return
+        if self.directory.responder_spaces(origin.sender) and await self.teamwork.private_flow(work, fact):
             return
         await self._reporter(work, fact)
 
@@ -110,7 +118,9 @@ class Service:
             await work.tx.finish_timer(timer.id, work.now)
 
     async def startup(self, work: Work) -> None:
-        """Rebuild what the database must hold at start: the next handover of every space with a rota."""
+        """Apply the coordinators' stored changes, then make sure every space with a rota has its next
+        handover in the database."""
+        await self.administration.load(work)
         scheduled = {str(t.data.get("space")) for t in await work.tx.pending_timers(HANDOVER)}
         for space in self.directory.spaces:
             if space.id not in scheduled:
@@ -131,7 +141,7 @@ class Service:
                 await work.tx.add_event(
                     case.id, CaseEvent(work.now, "system", "purged", {"retention_days": space.handling.retention_days})
                 )
-                await work.tx.audit(work.now, "system", "case.purged", case.ref)
+                await work.tx.audit(work.now, space.id, "system", "case.purged", case.ref)
                 erased += 1
         return erased
 
@@ -176,7 +186,18 @@ class Service:
         origin = fact.origin
         stored = await work.tx.conversation(origin.chat) or StoredConversation(chat=origin.chat)
         if isinstance(fact, CommandReceived) and fact.name == "start" and fact.args:
-            chosen = self.directory.get(fact.args.strip().lower())
+            argument = fact.args.strip()
+            if argument.lower().startswith(("invite-", "signoff-")):
+                kind, _, code = argument.partition("-")
+                language = stored.language or self.translator.negotiate(origin.language_hint)
+                if kind.lower() == "invite":
+                    done = await self.administration.redeem_invite(work, fact, code)
+                else:
+                    done = await self._offer_signoff(work, stored, origin, code, language)
+                if not done:
+                    await self._say(work, origin.chat, texts.INVALID_CODE, language)
+                return
+            chosen = self.directory.get(argument.lower())
             if chosen is not None:
                 stored.space = chosen.id
         space = self.directory.get(stored.space) or self.directory.only()
@@ -249,6 +270,8 @@ class Service:
                 await self._withdraw(work, stored, origin, action.ref)
             elif isinstance(action, Forget):
                 await self._forget(work, stored, origin)
+            elif isinstance(action, reporter.SignOff):
+                await self._sign_off(work, stored, origin, action)
 
     async def _reporter_record(self, work: Work, space: Space, origin: Origin, language: str) -> Reporter:
         found = await work.tx.reporter_by_identity(space.id, origin.sender)
@@ -322,7 +345,8 @@ class Service:
                 {"source": case.source.value, "urgency": urgency.value, "category": category.value},
             ),
         )
-        await work.tx.audit(work.now, f"reporter:{who.pseudonym}", "case.filed", ref)
+        await work.tx.audit(work.now, space.id, f"reporter:{who.pseudonym}", "case.filed", ref)
+        case = await self._link_ban(work, case, space)
         if urgency == Urgency.EMERGENCY:
             # The reporter's emergency contacts go out before anything else, then the pages.
             stored.state = await self._receipt(work, stored, origin, case, space, env)
@@ -331,6 +355,23 @@ class Service:
             await self.escalation.start(work, case, space)
             stored.state = await self._receipt(work, stored, origin, case, space, env)
         stored.space = space.id
+
+    async def _link_ban(self, work: Work, case: Case, space: Space) -> Case:
+        """A report naming someone under an active event ban is linked to the ban and raised in urgency."""
+        content = case.content
+        if content is None or case.linked_ban is not None or case.id is None:
+            return case
+        text = content.involved
+        if case.category == Category.BANNED_PERSON:
+            text = "\n".join((text, *content.details))
+        bans = await work.tx.bans_matching(space.id, text, work.now) if text.strip() else []
+        if not bans:
+            return case
+        urgency = Urgency.HIGH if case.urgency == Urgency.NORMAL else case.urgency
+        linked = replace(case, linked_ban=bans[0].id, urgency=urgency)
+        await work.tx.save_case(linked)
+        await work.tx.add_event(case.id, CaseEvent(work.now, "system", "linked-ban", {"ban": bans[0].id}))
+        return linked
 
     async def _receipt(
         self, work: Work, stored: StoredConversation, origin: Origin, case: Case, space: Space, env: Env
@@ -345,6 +386,52 @@ class Service:
             if isinstance(action, Reply):
                 await self._say(work, origin.chat, action.text, language, action.rows, conv.question, lane)
         return outcome.state
+
+    async def _offer_signoff(
+        self, work: Work, stored: StoredConversation, origin: Origin, code: str, language: str
+    ) -> bool:
+        """``start signoff-CODE``: link the reporter to a verbal report and show them its record."""
+        found = await work.tx.use_code(code, origin.sender, work.now)
+        case = (
+            await work.tx.case(CaseRef(str(found.data.get("ref", "")))) if found and found.kind == "signoff" else None
+        )
+        space = self.directory.get(case.space) if case else None
+        if case is None or space is None or case.id is None or case.content is None:
+            return False
+        stored.language = stored.language or language
+        who = await self._reporter_record(work, space, origin, stored.language)
+        content, case_id = case.content, case.id
+        if case.reporter is None:
+            case = replace(case, reporter=who.pseudonym, updated_at=work.now)
+            await work.tx.save_case(case)
+        await work.tx.add_event(case_id, CaseEvent(work.now, f"reporter:{who.pseudonym}", "signoff-opened"))
+        record = texts.verbal_record(case.category, content.when_where, content.involved, content.details)
+        outcome = reporter.offer_signoff(stored.state, case.ref, texts.signoff_record(case.ref, record))
+        stored.state = outcome.state
+        stored.space = space.id
+        conv = reporter.Conversation.from_json(stored.state)
+        for action in outcome.actions:
+            if isinstance(action, Reply):
+                await self._say(work, origin.chat, action.text, stored.language, action.rows, conv.question)
+        stored.updated_at = work.now
+        await work.tx.save_conversation(stored)
+        return True
+
+    async def _sign_off(self, work: Work, stored: StoredConversation, origin: Origin, action: reporter.SignOff) -> None:
+        case = await self._own_case(work, stored, origin, action.ref)
+        space = self.directory.get(case.space) if case else None
+        if case is None or space is None or case.id is None:
+            return
+        updated = replace(case, signed_off=action.confirmed, updated_at=work.now)
+        await work.tx.save_case(updated)
+        kind = "signed-off" if action.confirmed else "correction-requested"
+        await work.tx.add_event(case.id, CaseEvent(work.now, f"reporter:{case.reporter}", kind))
+        await self.escalation.update_cards(work, updated, space)
+        note = cards.signed_off(updated) if action.confirmed else cards.correction_requested(updated)
+        for key in updated.assignees:
+            person = space.person(key)
+            if person is not None:
+                await self.speaker.tell(work, person, space, note, case=updated.ref)
 
     async def _own_case(self, work: Work, stored: StoredConversation, origin: Origin, ref: CaseRef) -> Case | None:
         """A case of this reporter, or None: a reporter can never touch someone else's case."""
@@ -389,7 +476,7 @@ class Service:
                     work, person, space, cards.reporter_wrote(case, action.kind, body), lane, case=case.ref
                 )
         if recipients:
-            await work.tx.audit(work.now, "system", "case.relayed", case.ref, f"to {len(recipients)}")
+            await work.tx.audit(work.now, case.space, "system", "case.relayed", case.ref, f"to {len(recipients)}")
 
     async def _update_case(self, work: Work, stored: StoredConversation, origin: Origin, action: UpdateCase) -> None:
         case = await self._own_case(work, stored, origin, action.ref)
@@ -424,6 +511,8 @@ class Service:
             )
         updated = replace(updated, updated_at=work.now)
         await work.tx.save_case(updated)
+        if space is not None:
+            updated = await self._link_ban(work, updated, space)
         await work.tx.add_event(
             case.id,
             CaseEvent(work.now, f"reporter:{case.reporter}", "details-added", {"fields": sorted(changes)}),
@@ -460,7 +549,7 @@ class Service:
                     closed += 1
                 await work.tx.add_event(case.id, CaseEvent(work.now, f"reporter:{who.pseudonym}", "reporter-forgot"))
             await work.tx.unlink_reporter(space.id, who.pseudonym)
-            await work.tx.audit(work.now, f"reporter:{who.pseudonym}", "reporter.forget", space.id)
+            await work.tx.audit(work.now, space.id, f"reporter:{who.pseudonym}", "reporter.forget", space.id)
         language = stored.language or "en"
         await work.tx.delete_conversation(origin.chat)
         await self._say(work, origin.chat, texts.forgotten(open_refs, closed), language)
@@ -486,7 +575,7 @@ class Service:
             return
         person = space.person(fact.person)
         name = person.name if person else fact.person
-        await work.tx.audit(work.now, "system", "page.unreachable", case.ref, fact.reason)
+        await work.tx.audit(work.now, case.space, "system", "page.unreachable", case.ref, fact.reason)
         await self.escalation.tell_coordinators(
             work, space, cards.unreachable(name, fact.reason, case), Lane.PAGE, exclude=(fact.person,)
         )

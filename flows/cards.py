@@ -79,7 +79,17 @@ def card_text(case: Case, space: Space, paged: Sequence[str], now: datetime, res
         t("Handling: {names}", names=names((), space, case.assignees)) if case.assignees else None,
         t("Paged: {names}", names=names((), space, paged)) if paged and case.state == CaseState.OPEN else None,
         t("⚠ A second responder is needed.") if pair_missing else None,
+        t("⛔ Linked to event ban #{number}.", number=case.linked_ban) if case.linked_ban else None,
+        signed_off_line(case),
     )
+
+
+def signed_off_line(case: Case) -> Text | None:
+    if case.source.value != "verbal":
+        return None
+    if case.signed_off:
+        return t("✍ Taken in person · signed off by the reporter.")
+    return t("✍ Taken in person · not signed off yet.")
 
 
 def card_buttons(case: Case, restricted: bool = False) -> Rows:
@@ -176,3 +186,11 @@ def handover(space: Space, cases: Sequence[Case], now: datetime) -> Lines:
             )
         )
     return lines(t("🔄 Your shift in {space} starts now. Open cases:", space=space.name), *rows)
+
+
+def signed_off(case: Case) -> Text:
+    return t("✍ The reporter confirmed the written record of {ref}.", ref=case.ref)
+
+
+def correction_requested(case: Case) -> Text:
+    return t("✍ The reporter asked to correct the record of {ref}; their correction follows.", ref=case.ref)

@@ -78,6 +78,14 @@ ALWAYS_VALID = frozenset({"sos"})
 
 
 @dataclass(frozen=True, slots=True)
+class SignOff:
+    """The reporter confirmed (or asked to correct) the written record of a verbal report."""
+
+    ref: CaseRef
+    confirmed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Conversation:
     mode: Mode = Mode.IDLE
     question: int = 0
@@ -154,6 +162,8 @@ def _dispatch(turn: _Turn, fact: ChatFact, env: Env) -> None:
     elif isinstance(fact, ChoicePicked):
         if fact.key in ALWAYS_VALID:
             _fast_track(turn, env, Source.EMERGENCY)
+        elif fact.key.startswith("signoff:") and fact.question == turn.conv.question:
+            _sign_off(turn, fact.key)
         elif fact.question is not None and fact.question != turn.conv.question:
             _reask(turn, env, texts.OLD_BUTTON)
         else:
@@ -705,6 +715,23 @@ def current_prompt(conv: Conversation, env: Env) -> Prompt | None:
     if mode == Mode.LOCATION:
         return Prompt(texts.Q_LOCATION)
     return None
+
+
+def _sign_off(turn: _Turn, key: str) -> None:
+    _, answer, ref = key.split(":", 2)
+    if parse_reference(ref) is None:
+        return
+    turn.conv = replace(turn.conv, mode=Mode.IDLE)
+    turn.actions.append(SignOff(CaseRef(ref), answer == "yes"))  # type: ignore[arg-type]
+    turn.say(texts.SIGNED_OFF if answer == "yes" else texts.CORRECTION)
+
+
+def offer_signoff(state: dict[str, Any] | None, ref: CaseRef, record: Renderable) -> Outcome:
+    """Show a reporter the written record of what they told a responder, to confirm or correct."""
+    turn = _Turn(replace(Conversation.from_json(state), mode=Mode.IDLE, focus=ref))
+    rows = ((Choice(texts.SIGNOFF_YES, f"signoff:yes:{ref}"), Choice(texts.SIGNOFF_FIX, f"signoff:fix:{ref}")),)
+    turn.ask(Prompt(record, rows))
+    return turn.done()
 
 
 # --- after the service filed a case ----------------------------------------------------------------

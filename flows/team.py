@@ -224,3 +224,11 @@ def unclaimed_reminder(case: Case) -> Text:
 
 def quiet_reminder(case: Case) -> Text:
     return t("⏰ {ref} has had no update for a while. Is it still being handled?", ref=case.ref)
+
+
+def verbal_saved(case: Case, links: str) -> Text:
+    return t(
+        "Saved as {ref}; you are handling it. Give the reporter this link so they can confirm or correct the record: {links}",
+        ref=case.ref,
+        links=links,
+    )

@@ -40,6 +40,7 @@ from bot.domain.model import (
 )
 from bot.messages import Effect, Outgoing
 from bot.ports import CardRef, Clock, InboundRow, StoredConversation, Timer
+from bot.store.admin import AdminQueries
 from bot.store.codec import decode_effect, dumps, encode_effect, loads
 
 GENESIS = "0" * 64
@@ -71,8 +72,8 @@ def migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def audit_hash(prev: str, at: float, actor: str, action: str, subject: str, detail: str) -> str:
-    record = json.dumps([prev, repr(at), actor, action, subject, detail], ensure_ascii=False)
+def audit_hash(prev: str, at: float, space: str, actor: str, action: str, subject: str, detail: str) -> str:
+    record = json.dumps([prev, repr(at), space, actor, action, subject, detail], ensure_ascii=False)
     return hashlib.sha256(record.encode()).hexdigest()
 
 
@@ -436,19 +437,19 @@ class SqliteStore:
 
     # --- audit -------------------------------------------------------------------------------
 
-    async def _audit(self, at: datetime, actor: str, action: str, subject: str, detail: str) -> None:
+    async def _audit(self, at: datetime, space: str, actor: str, action: str, subject: str, detail: str) -> None:
         async with self.db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1") as cursor:
             row = await cursor.fetchone()
         prev = str(row[0]) if row else GENESIS
         stamp = float(_ts(at) or 0.0)
-        digest = audit_hash(prev, stamp, actor, action, subject, detail)
+        digest = audit_hash(prev, stamp, space, actor, action, subject, detail)
         await self.db.execute(
-            "INSERT INTO audit (at, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (stamp, actor, action, subject, detail, prev, digest),
+            "INSERT INTO audit (at, space, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (stamp, space, actor, action, subject, detail, prev, digest),
         )
 
 
-class SqliteTx:
+class SqliteTx(AdminQueries):
     """A unit of work on :class:`SqliteStore` (see :class:`bot.ports.Tx`)."""
 
     def __init__(self, store: SqliteStore) -> None:
@@ -926,8 +927,10 @@ class SqliteTx:
 
     # --- audit and settings ------------------------------------------------------------------
 
-    async def audit(self, at: datetime, actor: str, action: str, subject: str = "", detail: str = "") -> None:
-        await self.store._audit(at, actor, action, subject, detail)
+    async def audit(
+        self, at: datetime, space: SpaceId | str, actor: str, action: str, subject: str = "", detail: str = ""
+    ) -> None:
+        await self.store._audit(at, space, actor, action, subject, detail)
 
     async def setting(self, name: str) -> str | None:
         return await self.store._get_setting(name)

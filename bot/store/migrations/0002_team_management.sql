@@ -1,4 +1,4 @@
--- Coordinator changes that survive restarts, bans, invites, and erasure bookkeeping.
+-- Coordinator changes that survive restarts, bans, one-time codes, and erasure bookkeeping.
 
 -- A value changed with an admin command (team, rota, overrides, policies, contacts, code word).
 -- It wins over the configuration file unless the file's value changed more recently.
@@ -34,12 +34,12 @@ CREATE TABLE bans (
 );
 CREATE INDEX bans_space ON bans (space, removed_at);
 
--- One-time onboarding codes for new responders.
-CREATE TABLE invites (
+-- One-time codes: responder invites and sign-off links for verbal reports. Only a hash is stored.
+CREATE TABLE codes (
     code_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
     space TEXT NOT NULL,
-    name TEXT NOT NULL,
-    languages TEXT NOT NULL,           -- JSON list
+    data TEXT NOT NULL,                -- JSON: the invitee's name and languages, or the case reference
     created_at REAL NOT NULL,
     created_by TEXT NOT NULL,
     expires_at REAL NOT NULL,
@@ -49,3 +49,7 @@ CREATE TABLE invites (
 
 ALTER TABLE cases ADD COLUMN purged_at REAL;
 ALTER TABLE cases ADD COLUMN linked_ban INTEGER;
+
+-- Each audit entry belongs to one space, so a space's coordinators see only their own trail.
+ALTER TABLE audit ADD COLUMN space TEXT NOT NULL DEFAULT '';
+CREATE INDEX audit_space ON audit (space, id);
