@@ -9,6 +9,7 @@ once the transaction commits, and written to the audit trail.
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,14 +17,15 @@ from zoneinfo import ZoneInfo
 from bot import charts, overlay
 from bot.config import parse_policy
 from bot.directory import Directory
-from bot.domain.ids import ChatAddress, Identity, SpaceId, platform_of
+from bot.domain.ids import CaseRef, ChatAddress, Identity, Pseudonym, SpaceId, platform_of
 from bot.domain.model import Category, Lane, Person, Urgency
+from bot.domain.reference import parse_reference
 from bot.domain.rota import Override, Rota, Shift, WeeklyShift
-from bot.domain.routing import on_call
+from bot.domain.routing import excluded, on_call
 from bot.domain.space import Space
 from bot.domain.stats import compute
 from bot.escalation import HANDOVER, Escalation
-from bot.i18n import Renderable, lines, t
+from bot.i18n import Renderable, lines, t, tn
 from bot.messages import ChatFact, CommandReceived, SendFile
 from bot.ports import Change, Code
 from bot.speaker import Speaker
@@ -622,6 +624,73 @@ class Administration:
         await work.send(SendFile(to, f"haven-{space.id}-{stamp}.png", "image/png", chart, space.name), Lane.BULK)
         if not fact.origin.private:
             await self._say(work, fact, space, t("The report was sent to you privately."))
+
+    async def _related(self, work: Work, fact: ChatFact, space: Space, actor: str, command: Admin, prefix: str) -> None:
+        ref = parse_reference(command.reference)
+        case = await work.tx.case(ref) if ref else None
+        if case is None or case.id is None or case.space != space.id or actor in excluded(case, space):
+            await self._say(work, fact, space, team.unknown_case(CaseRef(command.reference.upper())))
+            return
+        visible: list[Renderable] = []
+        for other_ref in await work.tx.related_cases(space.id, case.id):
+            other = await work.tx.case(CaseRef(other_ref))
+            if other is not None and actor not in excluded(other, space):
+                visible.append(team.case_line(other, space, work.now))
+        await work.tx.audit(work.now, space.id, actor, "case.related.read", case.ref)
+        if not visible:
+            await self._say(
+                work,
+                fact,
+                space,
+                t("No other case of {space} names the same person as {ref}.", space=space.name, ref=case.ref),
+            )
+            return
+        count = len(visible) + 1
+        await self._say(
+            work,
+            fact,
+            space,
+            lines(
+                tn(
+                    "{count} case concerns the same person:",
+                    "{count} open or closed cases concern the same person:",
+                    count,
+                ),
+                team.case_line(case, space, work.now),
+                *visible,
+            ),
+        )
+
+    async def _block(self, work: Work, fact: ChatFact, space: Space, actor: str, command: Admin, prefix: str) -> None:
+        await self._set_blocked(work, fact, space, actor, command, True)
+
+    async def _unblock(self, work: Work, fact: ChatFact, space: Space, actor: str, command: Admin, prefix: str) -> None:
+        await self._set_blocked(work, fact, space, actor, command, False)
+
+    async def _set_blocked(
+        self, work: Work, fact: ChatFact, space: Space, actor: str, command: Admin, blocked: bool
+    ) -> None:
+        who = await work.tx.reporter(space.id, Pseudonym(command.who))
+        if who is None:
+            await self._say(
+                work,
+                fact,
+                space,
+                t("There is no reporter {pseudonym} in {space}.", pseudonym=command.who, space=space.name),
+            )
+            return
+        await work.tx.save_reporter(replace(who, blocked=blocked))
+        await work.tx.audit(
+            work.now, space.id, actor, "reporter.block" if blocked else "reporter.unblock", command.who, command.text
+        )
+        if blocked:
+            text = t(
+                "{pseudonym} is blocked: their messages no longer reach the team, except emergencies. Nobody learns who they are.",
+                pseudonym=command.who,
+            )
+        else:
+            text = t("{pseudonym} is no longer blocked.", pseudonym=command.who)
+        await self._say(work, fact, space, text)
 
     async def _audit(self, work: Work, fact: ChatFact, space: Space, actor: str, command: Admin, prefix: str) -> None:
         zone = ZoneInfo(space.timezone)

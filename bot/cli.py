@@ -67,6 +67,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def rotate_key(args: argparse.Namespace) -> int:
+    from bot import security
+    from bot.domain.durations import parse_duration
+
+    try:
+        settings = _load(args.config)
+    except ConfigError:
+        return check(args)
+    count, fingerprint = asyncio.run(security.rotate_key(settings, parse_duration(args.grace)))
+    print(f"Rotated the master key (new fingerprint {fingerprint}); re-wrapped {count} data keys.")
+    print(f"{settings.storage.master_key_file} now holds only the new key. Back it up separately from the database.")
+    return 0
+
+
+def audit(args: argparse.Namespace) -> int:
+    from bot import security
+
+    try:
+        settings = _load(args.config)
+    except ConfigError:
+        return check(args)
+    count, problem, head = asyncio.run(security.verify_audit(settings))
+    if problem is not None:
+        print(f"The audit trail was tampered with: {problem} ({count} entries before it are intact).", file=sys.stderr)
+        return 1
+    print(f"The audit trail is intact: {count} entries. Head: {head}")
+    print("Record the head somewhere else from time to time: it also reveals entries cut from the end.")
+    return 0
+
+
 def demo(args: argparse.Namespace) -> int:
     try:
         module = importlib.import_module("bot.demo")
@@ -88,6 +118,14 @@ def parser() -> argparse.ArgumentParser:
     demo_cmd = commands.add_parser("demo", help="run the embedded default: a local Matrix homeserver and SQLite")
     demo_cmd.add_argument("--walkthrough", action="store_true", help="play a reporter and a responder, then stop")
     demo_cmd.set_defaults(func=demo)
+    rotate_cmd = commands.add_parser("rotate-key", help="re-wrap every data key under a new master key")
+    rotate_cmd.add_argument("--config", required=True)
+    rotate_cmd.add_argument("--grace", default="25s", help="how long a running Haven gets to pick up the new key")
+    rotate_cmd.set_defaults(func=rotate_key)
+    audit_cmd = commands.add_parser("audit", help="check the audit trail's hash chain")
+    audit_cmd.add_argument("action", choices=["verify"])
+    audit_cmd.add_argument("--config", required=True)
+    audit_cmd.set_defaults(func=audit)
     return root
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
 #: Values that must never reach a log: platform identities, bot tokens, access tokens.
 _SECRETS = [
-    (re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}\b"), "<token>"),
+    (re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{20,}"), "<token>"),
     (re.compile(r"(telegram|memory):-?[\w.]+"), r"\1:<id>"),
     (re.compile(r"matrix:[@!][^\s,;]+"), "matrix:<id>"),
     (re.compile(r"@[A-Za-z0-9._=\-/]+:[A-Za-z0-9.\-]+(:\d+)?"), "<matrix-user>"),

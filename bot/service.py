@@ -7,8 +7,9 @@ outbound effects in the outbox, all in the caller's unit of work. Nothing here t
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.administration import Administration
@@ -29,10 +30,10 @@ from bot.domain.model import (
     Whom,
 )
 from bot.domain.reference import new_pseudonym, new_reference
-from bot.domain.routing import named_in, on_call
-from bot.domain.space import Space
+from bot.domain.routing import excluded, named_in, on_call
+from bot.domain.space import ContactKind, Space
 from bot.escalation import ESCALATE, HANDOVER, QUIET, UNCLAIMED, Escalation
-from bot.i18n import Renderable
+from bot.i18n import Renderable, lines
 from bot.messages import (
     ChatFact,
     ChoicePicked,
@@ -63,6 +64,12 @@ class ServiceSettings:
     max_text: int = 4000
     draft_remind_after: timedelta = timedelta(hours=1)
     draft_expire_after: timedelta = timedelta(hours=24)
+    #: Flood protection: at most this many messages per minute from one private chat (emergencies pass).
+    flood_per_minute: int = 30
+
+
+#: Commands a blocked reporter may still use: they concern only their own data.
+ALLOWED_WHEN_BLOCKED = frozenset({"help", "language", "forget", "status", "start", "emergency", "sos"})
 
 
 class Service:
@@ -81,6 +88,8 @@ class Service:
         self.escalation = Escalation(self.speaker, directory)
         self.teamwork = Teamwork(directory, self.speaker, self.escalation)
         self.administration = Administration(directory, self.speaker, self.escalation)
+        self._recent: dict[str, deque[float]] = {}
+        self._warned: set[str] = set()
 
     # --- entry points --------------------------------------------------------------------------
 
@@ -104,7 +113,38 @@ class Service:
             return
         if self.directory.responder_spaces(origin.sender) and await self.teamwork.private_flow(work, fact):
             return
+        if not self._flood_allows(origin.chat, work.now, fact):
+            if self._flood_warn(origin.chat):
+                stored = await work.tx.conversation(origin.chat)
+                await self._say(work, origin.chat, texts.SLOW_DOWN, (stored.language if stored else None) or "en")
+            return
         await self._reporter(work, fact)
+
+    def _flood_allows(self, chat: str, now: datetime, fact: ChatFact) -> bool:
+        """A sliding minute per chat; an emergency always passes."""
+        if isinstance(fact, CommandReceived) and fact.name in ("emergency", "sos"):
+            return True
+        if isinstance(fact, ChoicePicked) and fact.key == "sos":
+            return True
+        window = self._recent.setdefault(chat, deque())
+        moment = now.timestamp()
+        while window and window[0] <= moment - 60:
+            window.popleft()
+        if len(window) >= self.settings.flood_per_minute:
+            return False
+        window.append(moment)
+        self._warned.discard(chat)
+        if len(self._recent) > 50_000:
+            for old in [c for c, w in self._recent.items() if not w or w[-1] <= moment - 60]:
+                del self._recent[old]
+        return True
+
+    def _flood_warn(self, chat: str) -> bool:
+        """Warn once per flood, then stay silent."""
+        if chat in self._warned:
+            return False
+        self._warned.add(chat)
+        return True
 
     async def tick(self, work: Work, timers: list[Timer]) -> None:
         """Fire due timers (each exactly once: the caller marks them fired in the same transaction)."""
@@ -205,6 +245,18 @@ class Service:
         if stored.language is None:
             stored.language = self.translator.negotiate(origin.language_hint, space.default_language if space else "en")
         env = await self._env(work, stored, space, origin)
+        if (
+            space is not None
+            and not reporter.is_emergency(fact, env)
+            and await self._blocked(work, space, origin, fact)
+        ):
+            await self._say(
+                work,
+                origin.chat,
+                lines(texts.BLOCKED, texts.contacts_block(space, (ContactKind.EMERGENCY,))),
+                stored.language or "en",
+            )
+            return
         outcome = reporter.handle(stored.state, fact, env, ask_language=ask_language)
         stored.state = outcome.state
         await self._run(work, stored, origin, outcome.actions, env)
@@ -219,6 +271,12 @@ class Service:
         if draft_space and stored.space is None:
             stored.space = draft_space
         await work.tx.save_conversation(stored)
+
+    async def _blocked(self, work: Work, space: Space, origin: Origin, fact: ChatFact) -> bool:
+        if isinstance(fact, CommandReceived) and fact.name in ALLOWED_WHEN_BLOCKED:
+            return False
+        found = await work.tx.reporter_by_identity(space.id, origin.sender)
+        return found is not None and found.blocked
 
     async def _env(self, work: Work, stored: StoredConversation, space: Space | None, origin: Origin) -> Env:
         language = stored.language or "en"
@@ -347,6 +405,7 @@ class Service:
         )
         await work.tx.audit(work.now, space.id, f"reporter:{who.pseudonym}", "case.filed", ref)
         case = await self._link_ban(work, case, space)
+        await self._index_people(work, case, space, content.involved)
         if urgency == Urgency.EMERGENCY:
             # The reporter's emergency contacts go out before anything else, then the pages.
             stored.state = await self._receipt(work, stored, origin, case, space, env)
@@ -355,6 +414,19 @@ class Service:
             await self.escalation.start(work, case, space)
             stored.state = await self._receipt(work, stored, origin, case, space, env)
         stored.space = space.id
+
+    async def _index_people(self, work: Work, case: Case, space: Space, involved: str) -> None:
+        """Link the case to earlier ones that name the same person; tell the coordinators who may see it."""
+        if case.id is None or not involved.strip():
+            return
+        await work.tx.index_people(space.id, case.id, involved)
+        related = await work.tx.related_cases(space.id, case.id)
+        if related:
+            barred = excluded(case, space)
+            notice = cards.same_person(
+                case, len(related), self.prefix(space.team_rooms[0] if space.team_rooms else "telegram")
+            )
+            await self.escalation.tell_coordinators(work, space, notice, Lane.PAGE, exclude=tuple(barred))
 
     async def _link_ban(self, work: Work, case: Case, space: Space) -> Case:
         """A report naming someone under an active event ban is linked to the ban and raised in urgency."""
@@ -513,6 +585,8 @@ class Service:
         await work.tx.save_case(updated)
         if space is not None:
             updated = await self._link_ban(work, updated, space)
+            if "involved" in changes:
+                await self._index_people(work, updated, space, changes["involved"])
         await work.tx.add_event(
             case.id,
             CaseEvent(work.now, f"reporter:{case.reporter}", "details-added", {"fields": sorted(changes)}),

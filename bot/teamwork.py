@@ -425,6 +425,8 @@ class Teamwork:
             case.id, CaseEvent(work.now, person.key, "filed", {"source": "verbal", "category": category.value})
         )
         await work.tx.audit(work.now, space.id, person.key, "case.filed", ref, "verbal")
+        if content.involved:
+            await work.tx.index_people(space.id, case.id, content.involved)
         await work.timer(QUIET, work.now + space.handling.quiet_after, case=case.id)
         await self.escalation.post_cards(work, case, space)
         code = "".join(secrets.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(10))

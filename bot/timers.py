@@ -70,6 +70,15 @@ class TimerRunner:
             max_instances=1,
             next_run_time=self.clock.now() + timedelta(minutes=5),
         )
+        self.scheduler.add_job(
+            self._reload_keys,
+            "interval",
+            seconds=10,
+            id="keyring",
+            coalesce=True,
+            misfire_grace_time=None,
+            max_instances=1,
+        )
         for name, interval, job in self._jobs:
             self.scheduler.add_job(
                 job,
@@ -89,6 +98,11 @@ class TimerRunner:
             work = Work(tx, now, f"startup:{now.timestamp():.6f}")
             await self.service.startup(work)
         self.on_commit(work)
+
+    async def _reload_keys(self) -> None:
+        """Pick up a rotated master keyring (``haven rotate-key``) without a restart."""
+        if self.store.vault.reload():
+            log.info("master keyring reloaded", extra={"keys": len(self.store.vault.fingerprints)})
 
     async def purge(self) -> int:
         now = self.clock.now()

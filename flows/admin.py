@@ -32,6 +32,9 @@ COMMANDS = frozenset(
         "stats",
         "export",
         "audit",
+        "related",
+        "block",
+        "unblock",
     }
 )
 
@@ -177,6 +180,14 @@ def parse(name: str, args: str, prefix: str) -> Admin | Problem:
         return Admin("export", with_text="with-text" in words)
     if name == "audit":
         return Admin("audit", reference=words[0] if words else "")
+    if name == "related":
+        if words:
+            return Admin("related", reference=words[0])
+        return example(prefix, "related K7F-3QX")
+    if name in ("block", "unblock"):
+        if words and re.fullmatch(r"R-[2-9A-HJ-NP-Z]{4}", words[0].upper()):
+            return Admin(name, who=words[0].upper(), text=" ".join(words[1:]))
+        return example(prefix, f"{name} R-7QX4")
     return example(prefix, "help")
 
 

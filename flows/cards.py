@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.model import Case, CaseState, Person, Urgency
 from bot.domain.space import Space
-from bot.i18n import Lines, Renderable, Text, lines, t, tp
+from bot.i18n import Lines, Renderable, Text, lines, t, tn, tp
 from flows import texts
 from flows.common import Choice, Rows
 
@@ -194,3 +194,13 @@ def signed_off(case: Case) -> Text:
 
 def correction_requested(case: Case) -> Text:
     return t("✍ The reporter asked to correct the record of {ref}; their correction follows.", ref=case.ref)
+
+
+def same_person(case: Case, others: int, prefix: str) -> Text:
+    return tn(
+        "🔗 {ref} may concern the same person as {count} other case. Send {command} to see them.",
+        "🔗 {ref} may concern the same person as {count} other cases. Send {command} to see them.",
+        others,
+        ref=case.ref,
+        command=f"{prefix}related {case.ref}",
+    )

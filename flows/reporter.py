@@ -185,6 +185,11 @@ def _dispatch(turn: _Turn, fact: ChatFact, env: Env) -> None:
         _reask(turn, env, texts.STICKER)
 
 
+def is_emergency(fact: ChatFact, env: Env) -> bool:
+    """Whether a message asks for the fast track (it must never be held back)."""
+    return _is_emergency(fact, env)
+
+
 def _is_emergency(fact: ChatFact, env: Env) -> bool:
     if isinstance(fact, CommandReceived):
         return fact.name in ("emergency", "sos")

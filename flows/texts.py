@@ -295,6 +295,10 @@ def draft_kept(hours: int) -> Text:
     )
 
 
+SLOW_DOWN = t(
+    "You are sending messages very quickly. Please wait a minute; I will read your messages again after that."
+)
+BLOCKED = t("Your messages are not passed on to the team here. If someone is in danger, write emergency.")
 INVALID_CODE = t("This link or code is not valid any more. Please ask the person who gave it to you for a new one.")
 DRAFT_REMINDER = t("You have an unfinished report. Send report to continue it, or cancel to leave it.")
 DRAFT_EXPIRED = t("Your unfinished report was deleted because it was not sent in time.")

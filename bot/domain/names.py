@@ -27,3 +27,21 @@ def phrases(text: str, longest: int = 4) -> set[str]:
 def aliases(label: str) -> list[str]:
     """The names a ban is known by: "John Smith (jsmith), J. Smith" gives three aliases."""
     return [name for name in (fold(part) for part in re.split(r"[,;/()]", label)) if name]
+
+
+_HANDLE = re.compile(r"[@#]?[\w.+-]+@[\w-]+\.[\w.-]+|@[\w.-]{2,}(?::[\w.-]+)?", re.UNICODE)
+_SEPARATORS = re.compile(r"[,;\n/]|\band\b|\bund\b|\boch\b|\by\b|\bet\b|\bи\b|&|\+", re.IGNORECASE)
+
+
+def identifiers(text: str) -> set[str]:
+    """The people a "who was involved" answer names: each listed name, and every handle or address.
+
+    "John Smith and @jsmith, a man in red" gives "john smith", "jsmith", "a man in red". Matching is on
+    whole normalised identifiers, so two reports link only when they name someone the same way.
+    """
+    found = {fold(match.group(0)) for match in _HANDLE.finditer(text)}
+    for part in _SEPARATORS.split(_HANDLE.sub(" ", text)):
+        name = fold(part)
+        if len(name) >= 3:
+            found.add(name)
+    return {name for name in found if name}

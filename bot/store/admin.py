@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.crypto import keyed_hash
 from bot.domain.ids import SpaceId
-from bot.domain.names import aliases, phrases
+from bot.domain.names import aliases, identifiers, phrases
 from bot.ports import AuditEntry, Ban, Change, Code
 
 if TYPE_CHECKING:
@@ -128,6 +128,26 @@ class AdminQueries:
             rows = list(await cursor.fetchall())
         hits = {ban_id for ban_id, tokens in rows if wanted & set(json.loads(tokens))}
         return [ban for ban in await self.bans(space) if ban.id in hits]
+
+    # --- reports about the same person -------------------------------------------------------------
+
+    async def index_people(self, space: SpaceId, case_id: int, text: str) -> None:
+        """Remember, as keyed hashes only, whom a case's "who was involved" names."""
+        secret = self.store.secret("index")
+        tokens = {keyed_hash(secret, f"person/{space}", name) for name in identifiers(text)}
+        await self.store.db.executemany(
+            "INSERT OR IGNORE INTO person_tokens (space, token, case_id) VALUES (?, ?, ?)",
+            [(space, token, case_id) for token in sorted(tokens)],
+        )
+
+    async def related_cases(self, space: SpaceId, case_id: int) -> list[str]:
+        """References of the other cases of the space that name the same person."""
+        async with self.store.db.execute(
+            "SELECT DISTINCT c.ref FROM person_tokens a JOIN person_tokens b ON a.space = b.space AND a.token = b.token "
+            "JOIN cases c ON c.id = b.case_id WHERE a.space = ? AND a.case_id = ? AND b.case_id != ? ORDER BY c.id",
+            (space, case_id, case_id),
+        ) as cursor:
+            return [str(row[0]) for row in await cursor.fetchall()]
 
     # --- one-time codes --------------------------------------------------------------------------
 

@@ -106,7 +106,6 @@ class SqliteStore:
             try:
                 for name in ("index", "transit", "buttons"):
                     self._secrets[name] = await self._ensure_secret(name)
-                await self._check_master_key()
                 await db.execute("COMMIT")
             except BaseException:
                 await db.execute("ROLLBACK")
@@ -150,15 +149,19 @@ class SqliteStore:
         await self.db.execute("INSERT INTO settings (name, value) VALUES (?, ?)", (setting, str(key_id)))
         return key
 
-    async def _check_master_key(self) -> None:
-        """Refuse to run with a master key that does not match the database (a clear early error)."""
-        async with self.db.execute("SELECT value FROM settings WHERE name = 'master_key.fingerprint'") as cur:
-            row = await cur.fetchone()
-        if row is None:
-            await self.db.execute(
-                "INSERT INTO settings (name, value) VALUES ('master_key.fingerprint', ?)",
-                (self.vault.fingerprint,),
-            )
+    async def rewrap_keys(self, batch: int = 500) -> int:
+        """Re-wrap data keys that are not wrapped by the primary master key (``haven rotate-key``).
+
+        Runs in short transactions so the bot keeps serving while a rotation goes on.
+        """
+        async with self.transaction():
+            async with self.db.execute("SELECT id, wrapped FROM keys WHERE wrapped IS NOT NULL") as cursor:
+                rows = [row for row in await cursor.fetchall() if not self.vault.wrapped_by_primary(row[1])][:batch]
+            for key_id, wrapped in rows:
+                await self.db.execute(
+                    "UPDATE keys SET wrapped = ? WHERE id = ?", (self.vault.wrap(self.vault.unwrap(wrapped)), key_id)
+                )
+        return len(rows)
 
     def secret(self, name: str) -> bytes:
         """A named secret that survives restarts and key rotation (e.g. for signing buttons)."""
@@ -436,6 +439,26 @@ class SqliteStore:
         return str(row[0]) if row else "no answer"
 
     # --- audit -------------------------------------------------------------------------------
+
+    async def verify_audit(self) -> tuple[int, str | None, str]:
+        """Walk the hash chain: (entries checked, the first problem or None, the head hash)."""
+        previous = GENESIS
+        count = 0
+        async with (
+            self._lock,
+            self.db.execute(
+                "SELECT id, at, space, actor, action, subject, detail, prev_hash, hash FROM audit ORDER BY id"
+            ) as cursor,
+        ):
+            rows = list(await cursor.fetchall())
+        for row_id, at, space, actor, action, subject, detail, prev_hash, digest in rows:
+            if prev_hash != previous:
+                return count, f"entry {row_id}: the entry before it was removed or changed", previous
+            if audit_hash(prev_hash, at, space, actor, action, subject, detail) != digest:
+                return count, f"entry {row_id}: its content was changed after it was written", previous
+            previous = digest
+            count += 1
+        return count, None, previous
 
     async def _audit(self, at: datetime, space: str, actor: str, action: str, subject: str, detail: str) -> None:
         async with self.db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1") as cursor:
@@ -783,6 +806,7 @@ class SqliteTx(AdminQueries):
             "UPDATE cases SET content = NULL, purged_at = ? WHERE id = ?", (_ts(self.store.clock.now()), case_id)
         )
         await self.db.execute("DELETE FROM case_messages WHERE case_id = ?", (case_id,))
+        await self.db.execute("DELETE FROM person_tokens WHERE case_id = ?", (case_id,))
 
     async def purgeable_cases(self, space: SpaceId, closed_before: datetime) -> list[Case]:
         """Closed cases of a space whose retention has run out and whose content still exists."""
