@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from bot import charts, overlay
 from bot.config import parse_policy
 from bot.directory import Directory
-from bot.domain.ids import CaseRef, ChatAddress, Identity, Pseudonym, SpaceId, platform_of
+from bot.domain.ids import CaseRef, ChatAddress, Identity, Pseudonym, SpaceId, command_prefix, platform_of
 from bot.domain.model import Category, Lane, Person, Urgency
 from bot.domain.reference import parse_reference
 from bot.domain.rota import Override, Rota, Shift, WeeklyShift
@@ -97,7 +97,7 @@ class Administration:
 
     async def handle(self, work: Work, fact: CommandReceived, room: Space | None) -> None:
         origin = fact.origin
-        prefix = "!" if platform_of(origin.chat) == "matrix" else "/"
+        prefix = command_prefix(origin.chat)
         if room is not None:
             space: Space | None = room if room.is_coordinator(origin.sender) else None
             if space is None:

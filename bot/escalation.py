@@ -277,11 +277,3 @@ class Escalation:
         """Cancel every timer of a case (resolved, withdrawn, erased)."""
         assert case.id is not None
         await work.tx.cancel_timers(case.id)
-
-    def next_page_due(self, case: Case, space: Space, now: datetime) -> datetime | None:
-        policy = space.policy(case.urgency)
-        for step in policy.steps:
-            due = case.created_at + step.after
-            if due > now:
-                return due
-        return None

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.administration import Administration
 from bot.directory import Directory
-from bot.domain.ids import CaseRef, ChatAddress, Identity, Platform, platform_of
+from bot.domain.ids import CaseRef, ChatAddress, Identity, Platform, command_prefix
 from bot.domain.model import (
     Case,
     CaseContent,
@@ -47,7 +47,18 @@ from bot.speaker import Speaker
 from bot.teamwork import Teamwork
 from bot.work import Work
 from flows import admin, cards, reporter, texts
-from flows.common import AddToCase, Env, FileCase, Forget, Reply, Rows, UpdateCase, WithdrawCase
+from flows.common import (
+    AddToCase,
+    Env,
+    FileCase,
+    Forget,
+    Reply,
+    Rows,
+    SetLanguage,
+    SignOff,
+    UpdateCase,
+    WithdrawCase,
+)
 from flows.report import Draft
 
 log = logging.getLogger(__name__)
@@ -216,10 +227,6 @@ class Service:
     ) -> None:
         await self.speaker.say(work, chat, text, language, rows, question, lane)
 
-    @staticmethod
-    def prefix(chat: str) -> str:
-        return "!" if platform_of(chat) == "matrix" else "/"
-
     # --- the reporter's side -------------------------------------------------------------------
 
     async def _reporter(self, work: Work, fact: ChatFact) -> None:
@@ -297,7 +304,7 @@ class Service:
             language_name=self.translator.language_name,
             max_text=self.settings.max_text,
             draft_ttl=self.settings.draft_expire_after,
-            prefix=self.prefix(origin.chat),
+            prefix=command_prefix(origin.chat),
             paused=paused,
         )
 
@@ -309,9 +316,9 @@ class Service:
             if isinstance(action, Reply):
                 conv = reporter.Conversation.from_json(stored.state)
                 await self._say(work, origin.chat, action.text, language, action.rows, conv.question)
-            elif isinstance(action, reporter.SetLanguage):
+            elif isinstance(action, SetLanguage):
                 stored.language = action.language
-                replayed = reporter.replay_fact(stored.state, ChoicePicked(origin, "", None))
+                replayed = reporter.replay_fact(stored.state, origin)
                 stored.state = {**stored.state, "replay": None}
                 if replayed is not None:
                     env = replace(env, render=self.speaker.renderer(action.language))
@@ -328,7 +335,7 @@ class Service:
                 await self._withdraw(work, stored, origin, action.ref)
             elif isinstance(action, Forget):
                 await self._forget(work, stored, origin)
-            elif isinstance(action, reporter.SignOff):
+            elif isinstance(action, SignOff):
                 await self._sign_off(work, stored, origin, action)
 
     async def _reporter_record(self, work: Work, space: Space, origin: Origin, language: str) -> Reporter:
@@ -424,7 +431,7 @@ class Service:
         if related:
             barred = excluded(case, space)
             notice = cards.same_person(
-                case, len(related), self.prefix(space.team_rooms[0] if space.team_rooms else "telegram")
+                case, len(related), command_prefix(space.team_rooms[0] if space.team_rooms else "telegram")
             )
             await self.escalation.tell_coordinators(work, space, notice, Lane.PAGE, exclude=tuple(barred))
 
@@ -489,7 +496,7 @@ class Service:
         await work.tx.save_conversation(stored)
         return True
 
-    async def _sign_off(self, work: Work, stored: StoredConversation, origin: Origin, action: reporter.SignOff) -> None:
+    async def _sign_off(self, work: Work, stored: StoredConversation, origin: Origin, action: SignOff) -> None:
         case = await self._own_case(work, stored, origin, action.ref)
         space = self.directory.get(case.space) if case else None
         if case is None or space is None or case.id is None:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.directory import Directory
-from bot.domain.ids import CaseRef, ChatAddress, Identity, platform_of
+from bot.domain.ids import CaseRef, ChatAddress, Identity, command_prefix
 from bot.domain.model import (
     Case,
     CaseContent,
@@ -53,7 +53,7 @@ class Teamwork:
 
     async def handle(self, work: Work, fact: ChatFact, room: Space | None) -> None:
         origin = fact.origin
-        prefix = "!" if platform_of(origin.chat) == "matrix" else "/"
+        prefix = command_prefix(origin.chat)
         thread_case = await self._thread_case(work, fact, room)
         parsed: team.TeamCommand | team.Problem
         if isinstance(fact, ChoicePicked):
@@ -237,7 +237,7 @@ class Teamwork:
             return
         if case.assignees and not joining:
             names = cards.names((), space, case.assignees)
-            prefix = "!" if platform_of(fact.origin.chat) == "matrix" else "/"
+            prefix = command_prefix(fact.origin.chat)
             await self._answer(work, fact, space, team.taken_by(case, names, prefix), case.ref)
             return
         if case.state == CaseState.OPEN:

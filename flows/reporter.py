@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from bot.domain.ids import CaseRef, SpaceId
+from bot.domain.ids import CaseRef
 from bot.domain.model import Attachment, Case, Category, Contact, Role, Source, Urgency
 from bot.domain.reference import parse_reference
 from bot.domain.space import Space
@@ -38,6 +38,7 @@ from bot.messages import (
     ChoicePicked,
     CommandReceived,
     LocationShared,
+    Origin,
     TextReceived,
     Undecryptable,
     Unsupported,
@@ -54,6 +55,8 @@ from flows.common import (
     Prompt,
     Reply,
     Rows,
+    SetLanguage,
+    SignOff,
     UpdateCase,
     WithdrawCase,
     match_choice,
@@ -75,14 +78,6 @@ class Mode(StrEnum):
 QUICK_STEPS = ("offer", "role", "category", "involved", "contact")
 #: Button keys honoured from any message in this chat, however old: an emergency never waits.
 ALWAYS_VALID = frozenset({"sos"})
-
-
-@dataclass(frozen=True, slots=True)
-class SignOff:
-    """The reporter confirmed (or asked to correct) the written record of a verbal report."""
-
-    ref: CaseRef
-    confirmed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,14 +201,14 @@ def _replayable(fact: ChatFact) -> dict[str, str] | None:
     return None
 
 
-def replay_fact(conv_state: dict[str, Any], fact: ChatFact) -> ChatFact | None:
+def replay_fact(conv_state: dict[str, Any], origin: Origin) -> ChatFact | None:
     """The message held while the language was asked, as a fact to process now."""
     held = Conversation.from_json(conv_state).replay
     if not held:
         return None
     if "command" in held:
-        return CommandReceived(fact.origin, held["command"], held.get("args", ""))
-    return TextReceived(fact.origin, held["text"])
+        return CommandReceived(origin, held["command"], held.get("args", ""))
+    return TextReceived(origin, held["text"])
 
 
 def _code_word(text: str, env: Env) -> bool:
@@ -367,16 +362,9 @@ def _ask_language(turn: _Turn, env: Env, note: Renderable | None = None, first: 
     turn.ask(Prompt(text, rows), note)
 
 
-@dataclass(frozen=True, slots=True)
-class SetLanguage:
-    """Not an I/O action: the service reads it to change the conversation's language."""
-
-    language: str
-
-
 def _set_language(turn: _Turn, language: str, env: Env) -> None:
     turn.conv = replace(turn.conv, mode=Mode.IDLE)
-    turn.actions.append(SetLanguage(language))  # type: ignore[arg-type]
+    turn.actions.append(SetLanguage(language))
     turn.say(t("I will write to you in {language} from now on.", language=env.language_name(language)))
 
 
@@ -727,7 +715,7 @@ def _sign_off(turn: _Turn, key: str) -> None:
     if parse_reference(ref) is None:
         return
     turn.conv = replace(turn.conv, mode=Mode.IDLE)
-    turn.actions.append(SignOff(CaseRef(ref), answer == "yes"))  # type: ignore[arg-type]
+    turn.actions.append(SignOff(CaseRef(ref), answer == "yes"))
     turn.say(texts.SIGNED_OFF if answer == "yes" else texts.CORRECTION)
 
 
@@ -757,11 +745,3 @@ def filed(state: dict[str, Any], case: Case, space: Space, env: Env, expected: A
     else:
         turn.say(texts.receipt(case, space, expected))
     return turn.done()
-
-
-def draft_from(case_draft: dict[str, Any]) -> report.Draft:
-    return report.Draft.from_json(case_draft)
-
-
-def space_of(env: Env, space_id: SpaceId | None) -> Space | None:
-    return next((s for s in env.spaces if s.id == space_id), None)

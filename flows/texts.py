@@ -165,6 +165,10 @@ def when_where_label(value: str) -> Renderable:
     return value
 
 
+def receipt_first_line() -> Text:
+    return t("Thank you. Your report is received and stored safely.")
+
+
 def receipt(case: Case, space: Space, expected: timedelta | None) -> Lines:
     """The message a reporter gets once their report is safely stored."""
     wait: Text | None = None
@@ -181,7 +185,7 @@ def receipt(case: Case, space: Space, expected: timedelta | None) -> Lines:
         else t("You asked us not to contact you. You can still add more at any time by writing here.")
     )
     return lines(
-        t("Thank you. Your report is received and stored safely."),
+        receipt_first_line(),
         t("Your reference is {ref}. Keep it if you want to ask about this report later.", ref=case.ref),
         wait,
         next_steps,

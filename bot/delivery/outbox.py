@@ -82,6 +82,7 @@ class Sender:
         self._last_id = 0
         self._refreshing = asyncio.Lock()
         self._idle = asyncio.Event()
+        self._tidied = time.monotonic()
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -173,6 +174,9 @@ class Sender:
                 except Exception:
                     log.exception("could not read the outbox")
             moment = time.monotonic()
+            if moment - self._tidied > 60:
+                self.limiter.forget_idle(moment)
+                self._tidied = moment
             while self._delayed and self._delayed[0][0] <= moment:
                 _, name = heapq.heappop(self._delayed)
                 chat = self._chats.get(name)

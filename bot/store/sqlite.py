@@ -601,12 +601,6 @@ class SqliteTx(AdminQueries):
         ) as cursor:
             return await self._reporter_row(await cursor.fetchone())
 
-    async def pseudonym_taken(self, space: SpaceId, pseudonym: Pseudonym) -> bool:
-        async with self.db.execute(
-            "SELECT 1 FROM reporters WHERE space = ? AND pseudonym = ?", (space, pseudonym)
-        ) as cursor:
-            return await cursor.fetchone() is not None
-
     async def save_reporter(self, reporter: Reporter) -> None:
         async with self.db.execute(
             "SELECT key_id FROM reporters WHERE space = ? AND pseudonym = ?",

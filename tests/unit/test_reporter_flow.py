@@ -23,9 +23,9 @@ from bot.messages import (
     Unsupported,
 )
 from flows import reporter, texts
-from flows.common import AddToCase, Env, FileCase, Forget, Reply, UpdateCase, WithdrawCase
+from flows.common import AddToCase, Env, FileCase, Forget, Reply, SetLanguage, UpdateCase, WithdrawCase
 from flows.report import Draft, Step
-from flows.reporter import Conversation, Mode, SetLanguage
+from flows.reporter import Conversation, Mode
 from tests.conftest import demo_space
 
 CATALOGS = Catalogs()
@@ -355,7 +355,7 @@ def test_without_a_language_hint_the_language_is_asked_once_then_the_message_rep
     assert not any(isinstance(a, FileCase) for a in actions)
     conv, actions = step(conv.to_json(), text("2"))
     assert SetLanguage("sv") in actions
-    replayed = reporter.replay_fact(conv.to_json(), text("x"))
+    replayed = reporter.replay_fact(conv.to_json(), ME)
     assert replayed == CommandReceived(ME, "report", "Someone is harassing me")
 
 
