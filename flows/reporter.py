@@ -152,6 +152,12 @@ def _dispatch(turn: _Turn, fact: ChatFact, env: Env) -> None:
     if isinstance(fact, TextReceived) and not fact.edited and _code_word(fact.text, env):
         _fast_track(turn, env, Source.CODE_WORD)
         return
+    if isinstance(fact, TextReceived) and not fact.edited and _cry_for_help(fact.text, env):
+        _fast_track(turn, env, Source.EMERGENCY)
+        return
+    if isinstance(fact, TextReceived) and turn.conv.mode == Mode.IDLE and normalise(fact.text) in BARE_COMMANDS:
+        _command(turn, CommandReceived(fact.origin, normalise(fact.text)), env)
+        return
     if isinstance(fact, CommandReceived):
         _command(turn, fact, env)
     elif isinstance(fact, ChoicePicked):
@@ -190,7 +196,18 @@ def _is_emergency(fact: ChatFact, env: Env) -> bool:
         return fact.name in ("emergency", "sos")
     if isinstance(fact, ChoicePicked):
         return fact.key in ALWAYS_VALID
-    return isinstance(fact, TextReceived) and _code_word(fact.text, env)
+    return isinstance(fact, TextReceived) and (_code_word(fact.text, env) or _cry_for_help(fact.text, env))
+
+
+#: Typed on their own, these words mean the emergency button, in English or the reader's language.
+HELP_WORDS = frozenset({"sos", "emergency", "help me"})
+#: Command words that work without the / or ! when nothing else is going on.
+BARE_COMMANDS = frozenset({"start", "report", "status", "help", "language", "cancel", "forget"})
+
+
+def _cry_for_help(text: str, env: Env) -> bool:
+    said = normalise(text)
+    return bool(said) and (said in HELP_WORDS or said == normalise(env.render(texts.EMERGENCY)))
 
 
 def _replayable(fact: ChatFact) -> dict[str, str] | None:
