@@ -58,9 +58,13 @@ class Teamwork:
         parsed: team.TeamCommand | team.Problem
         if isinstance(fact, ChoicePicked):
             name, _, raw = fact.key.partition(":")
+            ref = parse_reference(raw)
             if name not in CARD_ACTIONS:
                 return
-            parsed = team.TeamCommand(name, parse_reference(raw))
+            if ref is None:
+                await self._answer(work, fact, room, texts.FORGED_BUTTON, None)
+                return
+            parsed = team.TeamCommand(name, ref)
         elif isinstance(fact, CommandReceived) and fact.name == "newreport":
             await self._new_report(work, fact, room)
             return

@@ -140,3 +140,22 @@ async def scenario(events: list[dict[str, Any]]) -> None:
 @given(st.lists(payloads("REF"), min_size=1, max_size=12))
 def test_random_updates_never_crash_and_never_leak(events: list[dict[str, Any]]) -> None:
     asyncio.run(scenario(events))
+
+
+def test_a_card_button_without_a_reference_is_refused_not_a_crash() -> None:
+    """Found by the fuzzer: button data "ack" with no case reference."""
+    asyncio.run(
+        scenario(
+            [
+                {
+                    "chat": "memory:ana",
+                    "sender": "memory:ana",
+                    "private": True,
+                    "lang": "en",
+                    "kind": "choice",
+                    "key": "ack",
+                    "question": None,
+                }
+            ]
+        )
+    )
