@@ -153,14 +153,20 @@ def read_master_key(path: Path) -> bytes:
 async def _open_with_key(path: Path, master_key: bytes) -> int:
     """Open ``path`` as Haven would (migrations included) and read every case; returns how many."""
     try:
-        store = SqliteStore(path, Vault(master_key), SystemClock())
+        vault = Vault(master_key)
+    except ValueError as error:
+        raise BackupError(f"the master key is not usable: {error}") from error
+    store = SqliteStore(path, vault, SystemClock())
+    try:
         await store.open()
     except DecryptionError as error:
+        await store.close()
         raise BackupError(
             "the master key does not open this backup: use the master key file that was in use when it was taken"
         ) from error
-    except ValueError as error:
-        raise BackupError(f"the master key is not usable: {error}") from error
+    except BaseException:
+        await store.close()
+        raise
     try:
         async with store.transaction() as tx:
             cases = await tx.cases()
