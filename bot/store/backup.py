@@ -226,6 +226,9 @@ def _put_in_place(staged: Path, database: Path) -> Summary:
             os.replace(wal, Path(f"{kept}-wal"))
     Path(f"{database}-shm").unlink(missing_ok=True)
     Path(f"{database}-wal").unlink(missing_ok=True)
+    if os.geteuid() == 0:  # restored by root (who can read the master key): Haven's user must own it
+        owner = database.parent.stat()
+        os.chown(staged, owner.st_uid, owner.st_gid)
     os.replace(staged, database)
     _fsync_dir(database.parent)
     with contextlib.closing(sqlite3.connect(database)) as db:
