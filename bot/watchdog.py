@@ -195,6 +195,6 @@ class Watchdog:
             async with self._session.get(self.deadman_url) as response:
                 ok = response.status < 400
         except (aiohttp.ClientError, TimeoutError) as error:
-            log.warning("dead man's switch ping failed", extra={"error": type(error).__name__})
+            log.warning("dead man's switch ping failed", extra={"reason": type(error).__name__})
             ok = False
         self.on_deadman("ok" if ok else "failed")
