@@ -178,6 +178,7 @@ class Metrics:
             self.page_latency.labels(platform, lane_name(item.lane)).observe(seconds)
 
     def fact(self, source: str, fact: Fact) -> None:
+        """Counts decrypt failures: an adapter reports one by recording an ``Undecryptable`` fact."""
         if isinstance(fact, Undecryptable):
             self.decrypt_failures.labels(source).inc()
 

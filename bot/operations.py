@@ -50,7 +50,12 @@ class Operations:
         await self.metrics.start()
         await self.watchdog.start()
         if self.server is not None:
-            self.server.start()
+            try:
+                self.server.start()
+            except OSError as error:
+                # Reporters matter more than dashboards: keep running; the monitors will notice.
+                log.error("health and metrics cannot be served", extra={"reason": error.strerror or str(error)})
+                self.server = None
 
     async def stop(self) -> None:
         if self.server is not None:

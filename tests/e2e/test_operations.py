@@ -209,3 +209,12 @@ async def test_the_dead_mans_switch_is_pinged_only_while_healthy(tmp_path: Path)
         assert value(found, "haven_deadman_pings_total", result="ok") == 2
     finally:
         await runner.cleanup()
+
+
+async def test_haven_keeps_running_when_the_health_port_is_taken(tmp_path: Path) -> None:
+    async with operated(tmp_path) as (_, first):
+        assert first.server is not None
+        async with operated(tmp_path / "second", health_address=f"127.0.0.1:{first.server.port}") as (other, ops):
+            assert ops.server is None
+            await other.command("rita", "report", "Someone is shouting at people")
+            assert any("stored safely" in t for t in other.received("rita"))
