@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.ports import Clock
+from bot.ports import Clock, Timer
 from bot.service import Service
 from bot.store.sqlite import SqliteStore
 from bot.work import Work
@@ -42,6 +42,8 @@ class TimerRunner:
         self._armed: datetime | None = None
         self.fired = 0
         self.lateness: list[float] = []
+        #: Called with every fired timer and how late it fired, in seconds (metrics).
+        self.on_fired: Callable[[Timer, float], None] | None = None
         self._jobs: list[tuple[str, timedelta, Callable[[], Awaitable[None]]]] = []
 
     def every(self, name: str, interval: timedelta, job: Callable[[], Awaitable[None]]) -> None:
@@ -154,7 +156,10 @@ class TimerRunner:
                 work = Work(tx, now, f"timer:{timers[0].id}")
                 await self.service.tick(work, timers)
             for timer in timers:
-                self.lateness.append((now - timer.due).total_seconds())
+                late = (now - timer.due).total_seconds()
+                self.lateness.append(late)
+                if self.on_fired is not None:
+                    self.on_fired(timer, late)
             if len(self.lateness) > 100_000:
                 del self.lateness[:50_000]
             total += len(timers)

@@ -309,7 +309,6 @@ DRAFT_EXPIRED = t("Your unfinished report was deleted because it was not sent in
 HAVE_DRAFT = t("You have an unfinished report. Would you like to continue it?")
 NO_OPEN_CASE = t("You have no open report. What would you like to do?")
 CHOOSE = t("What would you like to do?")
-LANGUAGE_SET = t("I will write to you in English from now on.")
 FORGET_CONFIRM = t(
     "This erases your unfinished reports and the link between you and your reports.\n"
     "Open reports stay with the team, without any way to reach you. Closed reports are erased.\n"

@@ -88,6 +88,8 @@ class Sender:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
+        #: Called with every item the platform accepted (metrics measure page latency).
+        self.on_delivered: Callable[[Outgoing], None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -253,6 +255,8 @@ class Sender:
             if isinstance(item.effect, PostCard):
                 card = (item.effect.case, CardRef(item.effect.to, result.message, result.thread))
             await self.store.finish_outgoing(item.id, "sent", card=card)
+            if self.on_delivered is not None:
+                self.on_delivered(item)
             return False
         if isinstance(result, RetryLater):
             self.limiter.hold(name, time.monotonic() + result.seconds)

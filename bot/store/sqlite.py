@@ -334,15 +334,17 @@ class SqliteStore:
         return cursor.rowcount > 0
 
     def _outgoing(self, row: Sequence[Any]) -> Outgoing:
-        item_id, key, lane, payload, attempts = row[:5]
+        item_id, key, lane, payload, attempts, created_at = row[:6]
         effect = decode_effect(self._transit_open(payload, f"outbox/{key}"))
-        return Outgoing(id=item_id, key=key, lane=Lane(lane), effect=effect, attempts=attempts)
+        return Outgoing(
+            id=item_id, key=key, lane=Lane(lane), effect=effect, attempts=attempts, queued_at=_dt(created_at)
+        )
 
     async def due_outgoing(self, platform: Platform, now: datetime, limit: int = 100) -> list[Outgoing]:
         async with (
             self._lock,
             self.db.execute(
-                "SELECT id, key, lane, payload, attempts FROM outbox "
+                "SELECT id, key, lane, payload, attempts, created_at FROM outbox "
                 "WHERE state = 'pending' AND platform = ? AND not_before <= ? ORDER BY lane, id LIMIT ?",
                 (platform, _ts(now), limit),
             ) as cursor,
@@ -355,7 +357,7 @@ class SqliteStore:
         async with (
             self._lock,
             self.db.execute(
-                "SELECT id, key, lane, payload, attempts FROM outbox "
+                "SELECT id, key, lane, payload, attempts, created_at FROM outbox "
                 "WHERE state = 'pending' AND platform = ? AND id > ? ORDER BY id LIMIT ?",
                 (platform, after, limit),
             ) as cursor,
@@ -390,7 +392,7 @@ class SqliteStore:
         async with (
             self._lock,
             self.db.execute(
-                "SELECT id, key, lane, payload, attempts FROM outbox WHERE state = 'sending' ORDER BY id"
+                "SELECT id, key, lane, payload, attempts, created_at FROM outbox WHERE state = 'sending' ORDER BY id"
             ) as cursor,
         ):
             rows = list(await cursor.fetchall())
