@@ -6,7 +6,7 @@ SYNAPSE_VENV := .venv-synapse
 SYNAPSE_VERSION := 1.163.2
 export HAVEN_SYNAPSE_PYTHON := $(CURDIR)/$(SYNAPSE_VENV)/bin/python
 
-.PHONY: venv synapse run demo walkthrough test test-unit lint i18n i18n-check i18n-report docs bench clean
+.PHONY: venv synapse deploy-tools run demo walkthrough test test-unit lint i18n i18n-check i18n-report docs bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,14 @@ run demo: venv synapse
 walkthrough: venv synapse
 	$(BIN)/haven demo --walkthrough
 
-test: venv synapse
+# Debian tools the deployment tests use: installed when missing and possible (root with apt-get);
+# otherwise those tests skip and say why.
+deploy-tools:
+	@command -v systemd-analyze >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; } \
+	  || echo "systemd-analyze is not available: the systemd unit tests will skip"
+
+test: venv synapse deploy-tools
 	$(BIN)/ruff check bot flows adapters tests bench
 	$(BIN)/ruff format --check bot flows adapters tests bench
 	$(BIN)/mypy

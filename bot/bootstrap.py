@@ -22,8 +22,10 @@ from bot.service import Service, ServiceSettings
 from bot.store.sqlite import SqliteStore
 
 
-def open_store(database: Path | str, master_key: bytes, clock: Clock | None = None) -> SqliteStore:
-    return SqliteStore(database, Vault(master_key), clock or SystemClock())
+def open_store(
+    database: Path | str, master_key: bytes | Sequence[bytes], clock: Clock | None = None, key_file: Path | None = None
+) -> SqliteStore:
+    return SqliteStore(database, Vault(master_key, key_file), clock or SystemClock())
 
 
 def assemble(
@@ -45,7 +47,8 @@ def assemble(
 
 def build(settings: Settings, *, clock: Clock | None = None) -> Haven:
     """The production wiring for a checked configuration."""
-    store = open_store(settings.storage.path, load_or_create_master_key(settings.storage.master_key_file), clock)
+    key_file = settings.storage.master_key_file
+    store = open_store(settings.storage.path, load_or_create_master_key(key_file), clock, key_file)
     transports: list[Transport] = []
     mappers: dict[str, Mapper] = {}
     for name, section in (("telegram", settings.telegram), ("matrix", settings.matrix)):

@@ -102,6 +102,12 @@ class OperationsSettings:
     log_level: str = "INFO"
     deadman_url: str | None = None
     deadman_every: timedelta = timedelta(minutes=1)
+    #: The event loop counts as stalled (health fails, a stack dump is logged) after this long.
+    stall_after: timedelta = timedelta(seconds=5)
+    #: A platform that has not answered a poll or sync for this long makes /healthz fail.
+    poll_stale_after: timedelta = timedelta(minutes=2)
+    #: ... and after this long, coordinators are told on the other platform (if one is configured).
+    outage_notice_after: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -731,7 +737,20 @@ def _operations(r: _Reader, data: Any) -> OperationsSettings:
     if not isinstance(data, Mapping):
         r.problem("operations", "must be a table", 'write [operations] with health = "127.0.0.1:9108"')
         return OperationsSettings()
-    r.table(data, "operations", ("health", "log_format", "log_level", "deadman_url", "deadman_every"))
+    r.table(
+        data,
+        "operations",
+        (
+            "health",
+            "log_format",
+            "log_level",
+            "deadman_url",
+            "deadman_every",
+            "stall_after",
+            "poll_stale_after",
+            "outage_notice_after",
+        ),
+    )
     health = r.get(data, "operations", "health", str)
     if health is not None and not re.fullmatch(r"[\w.\-\[\]:]+:\d{1,5}", health):
         r.problem("operations.health", f"{health!r} is not host:port", 'write health = "127.0.0.1:9108"')
@@ -749,7 +768,20 @@ def _operations(r: _Reader, data: Any) -> OperationsSettings:
         r.problem("operations.deadman_url", f"{deadman!r} is not an http(s) URL", "write the URL your monitor gave you")
         deadman = None
     every = r.duration(data, "operations", "deadman_every", timedelta(minutes=1), minimum=timedelta(seconds=10))
-    return OperationsSettings(health, log_format, level, deadman, every)
+    defaults = OperationsSettings()
+    stall = r.duration(
+        data,
+        "operations",
+        "stall_after",
+        defaults.stall_after,
+        minimum=timedelta(seconds=1),
+        maximum=timedelta(minutes=5),
+    )
+    stale = r.duration(data, "operations", "poll_stale_after", defaults.poll_stale_after, minimum=timedelta(seconds=30))
+    notice = r.duration(
+        data, "operations", "outage_notice_after", defaults.outage_notice_after, minimum=timedelta(minutes=1)
+    )
+    return OperationsSettings(health, log_format, level, deadman, every, stall, stale, notice)
 
 
 TOP_KEYS = ("storage", "telegram", "matrix", "spaces", "reporting", "operations")
@@ -799,8 +831,7 @@ def parse(
     return Settings(file, storage, tuple(spaces), telegram, matrix, reporting, operations)
 
 
-def load(path: Path, *, env: Mapping[str, str] | None = None, languages: tuple[str, ...] = ("en",)) -> Settings:
-    """Read and check a configuration file."""
+def _read(path: Path) -> dict[str, Any]:
     name = str(path)
     try:
         raw = path.read_bytes()
@@ -809,9 +840,27 @@ def load(path: Path, *, env: Mapping[str, str] | None = None, languages: tuple[s
             [Problem(name, "(file)", f"cannot be read: {error.strerror}", "check the path and permissions")]
         ) from error
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise ConfigError([Problem(name, "(file)", "is not UTF-8 text", "save the file as UTF-8")]) from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([Problem(name, "(syntax)", str(error), "fix the TOML syntax at that line")]) from error
-    return parse(data, file=name, base=path.resolve().parent, env=env, languages=languages)
+
+
+def load(path: Path, *, env: Mapping[str, str] | None = None, languages: tuple[str, ...] = ("en",)) -> Settings:
+    """Read and check a configuration file."""
+    data = _read(path)
+    return parse(data, file=str(path), base=path.resolve().parent, env=env, languages=languages)
+
+
+def load_storage(path: Path, *, env: Mapping[str, str] | None = None) -> StorageSettings:
+    """Only the ``[storage]`` section (backup and restore need no platform secrets)."""
+    data = _read(path)
+    r = _Reader(str(path))
+    raw = data.get("storage")
+    storage = _storage(r, raw, path.resolve().parent, os.environ if env is None else env) if raw is not None else None
+    if raw is None:
+        r.problem("storage", "is missing", 'add [storage] with url = "sqlite:////var/lib/haven/haven.db"')
+    if r.problems or storage is None:
+        raise ConfigError(r.problems)
+    return storage

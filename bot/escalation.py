@@ -16,7 +16,7 @@ from bot.directory import Directory
 from bot.domain.ids import ChatAddress, Identity, platform_of
 from bot.domain.model import Case, CaseEvent, CaseState, Lane, Person, Urgency
 from bot.domain.routing import excluded, route
-from bot.domain.space import Space
+from bot.domain.space import Space, Target
 from bot.i18n import Renderable
 from bot.messages import Button, EditCard, PostCard, Send
 from bot.ports import Timer
@@ -27,6 +27,8 @@ from flows import cards, texts
 ESCALATE = "escalate"
 UNCLAIMED = "unclaimed"
 QUIET = "quiet"
+HANDOVER = "handover"
+HANDOVER_HORIZON = timedelta(days=8)
 
 
 class Escalation:
@@ -164,10 +166,86 @@ class Escalation:
                     "repeat": repeat,
                     "target": step.notify.value,
                     "people": [p.key for p in found.people],
+                    "rota_hole": found.rota_hole,
                 },
             ),
         )
         return list(found.people)
+
+    async def page_instead(self, work: Work, case: Case, space: Space, unreachable: Identity) -> None:
+        """A paged person cannot be reached: page the next people in the policy now, not at the next step."""
+        assert case.id is not None
+        if case.state != CaseState.OPEN:
+            return
+        policy = space.policy(case.urgency)
+        if not policy.steps:
+            return
+        step = 0
+        for event in await work.tx.events(case.id):
+            if event.kind == "paged" and unreachable in event.detail.get("people", ()):
+                step = int(event.detail.get("step", 0))
+        index, target, people = self._next_reachable(work, case, space, step, unreachable)
+        for person in people:
+            page = cards.page_text(case, space, 1)
+            await self.speaker.tell(
+                work, person, space, page, self.lane(case), case=case.ref, rows=cards.page_buttons(case)
+            )
+        await work.tx.add_event(
+            case.id,
+            CaseEvent(
+                work.now,
+                "system",
+                "paged",
+                {
+                    "step": index,
+                    "repeat": 0,
+                    "target": target.value,
+                    "people": [p.key for p in people],
+                    "instead_of": unreachable,
+                },
+            ),
+        )
+
+    @staticmethod
+    def _next_reachable(
+        work: Work, case: Case, space: Space, step: int, unreachable: Identity
+    ) -> tuple[int, Target, list[Person]]:
+        """The first later step of the policy (then the whole team) that names someone else."""
+        steps = space.policy(case.urgency).steps
+        candidates = [(index, steps[index].notify) for index in range(step + 1, len(steps))]
+        for index, target in [*candidates, (len(steps), Target.TEAM)]:
+            people = [p for p in route(space, case, target, work.now, first=False).people if p.key != unreachable]
+            if people:
+                return index, target, people
+        return len(steps), Target.TEAM, []
+
+    # --- shift handovers -------------------------------------------------------------------------
+
+    async def schedule_handover(self, work: Work, space: Space, after: datetime) -> None:
+        """A timer at the next moment someone comes on call in this space."""
+        if space.rota is None:
+            return
+        upcoming = space.rota.shift_starts(after, after + HANDOVER_HORIZON)
+        if upcoming:
+            await work.timer(HANDOVER, upcoming[0][0], data={"space": space.id})
+
+    async def handover(self, work: Work, timer: Timer) -> None:
+        """At a shift start, the incoming responders get the open cases they may see (pseudonymised)."""
+        space = self.directory.get(str(timer.data.get("space", "")))
+        if space is None or space.rota is None:
+            return
+        incoming = space.rota.on_call(timer.due) - space.rota.on_call(timer.due - timedelta(microseconds=1))
+        open_cases = await work.tx.cases(space=space.id, open_only=True)
+        for person in space.responders:
+            if person.key not in incoming:
+                continue
+            visible = []
+            for case in open_cases:
+                full = await work.tx.case(case.ref)
+                if full is not None and person.key not in excluded(full, space):
+                    visible.append(case)
+            await self.speaker.tell(work, person, space, cards.handover(space, visible, work.now))
+        await self.schedule_handover(work, space, timer.due)
 
     async def tell_coordinators(
         self,
@@ -199,11 +277,3 @@ class Escalation:
         """Cancel every timer of a case (resolved, withdrawn, erased)."""
         assert case.id is not None
         await work.tx.cancel_timers(case.id)
-
-    def next_page_due(self, case: Case, space: Space, now: datetime) -> datetime | None:
-        policy = space.policy(case.urgency)
-        for step in policy.steps:
-            due = case.created_at + step.after
-            if due > now:
-                return due
-        return None

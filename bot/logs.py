@@ -87,8 +87,20 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """Readable lines (the demo): the event, then its fields as ``key=value``; a stack on the lines below."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+        stack = fields.pop("stack", None)
+        if fields:
+            line += " " + " ".join(f"{key}={value}" for key, value in fields.items())
+        if stack:
+            line += "\n" + str(stack).rstrip()
+        return line
 
 
 def setup(fmt: str = "json", level: str = "INFO", stream: object = None) -> None:

@@ -8,6 +8,7 @@ core never sees a platform object.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bot.domain.ids import CaseRef, ChatAddress, Identity
 from bot.domain.model import Attachment, Lane
@@ -198,6 +199,8 @@ class Outgoing:
     attempts: int = 0
     card_ref: str | None = None
     thread_ref: str | None = None
+    #: When the effect was queued (page latency is measured from here).
+    queued_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,52 @@ class CardRef:
     thread: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A value a coordinator changed with a command; it wins over the file unless the file changed later."""
+
+    key: str
+    value: Any
+    changed_at: datetime
+    changed_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    id: int
+    space: SpaceId
+    label: str
+    reason: str
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    removed_at: datetime | None = None
+
+    def active(self, at: datetime) -> bool:
+        return self.removed_at is None and (self.expires_at is None or self.expires_at > at)
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """A one-time code (an invite to the team, or a sign-off link for a verbal report)."""
+
+    kind: str
+    space: SpaceId
+    data: Mapping[str, Any]
+    created_by: str
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    detail: str
+
+
 class Tx(Protocol):
     """One unit of work. Everything done through it commits together or not at all."""
 
@@ -160,6 +206,8 @@ class Tx(Protocol):
         """Erase by destroying the case's key: content, messages and attachments become unreadable."""
         ...
 
+    async def purgeable_cases(self, space: SpaceId, closed_before: datetime) -> list[Case]: ...
+
     async def add_event(self, case_id: CaseId, event: CaseEvent) -> None: ...
     async def events(self, case_id: CaseId) -> list[CaseEvent]: ...
     async def add_message(self, case_id: CaseId, message: CaseMessage) -> None: ...
@@ -184,9 +232,40 @@ class Tx(Protocol):
     async def finish_timer(self, timer_id: int, fired_at: datetime) -> None: ...
     async def cancel_timers(self, case: CaseId, kinds: Sequence[str] | None = None) -> int: ...
     async def timers(self, case: CaseId) -> list[Timer]: ...
+    async def pending_timers(self, kind: str) -> list[Timer]: ...
+
+    # coordinator changes, bans, one-time codes
+    async def changes(self, space: SpaceId) -> dict[str, Change]: ...
+    async def save_change(self, space: SpaceId, change: Change) -> None: ...
+    async def forget_change(self, space: SpaceId, key: str) -> None: ...
+    async def file_value_seen(self, space: SpaceId, key: str, digest: str, now: datetime) -> datetime:
+        """When the configuration file's value for ``key`` was first seen as it is now."""
+        ...
+
+    async def add_ban(
+        self, space: SpaceId, label: str, reason: str, by: str, at: datetime, expires_at: datetime | None
+    ) -> int: ...
+    async def bans(self, space: SpaceId) -> list[Ban]: ...
+    async def remove_ban(self, space: SpaceId, ban_id: int, at: datetime) -> bool: ...
+    async def bans_matching(self, space: SpaceId, text: str, at: datetime) -> list[Ban]:
+        """Active bans whose name appears in ``text`` (compared through keyed hashes)."""
+        ...
+
+    async def index_people(self, space: SpaceId, case_id: int, text: str) -> None: ...
+    async def related_cases(self, space: SpaceId, case_id: int) -> list[str]: ...
+    async def add_code(self, code: str, value: Code, at: datetime) -> None: ...
+    async def use_code(self, code: str, by: str, at: datetime) -> Code | None:
+        """Consume a one-time code; None if it is unknown, used or expired."""
+        ...
 
     # audit trail and settings
-    async def audit(self, at: datetime, actor: str, action: str, subject: str = "", detail: str = "") -> None: ...
+    async def audit_entries(self, space: SpaceId, subject: str | None = None, limit: int = 30) -> list[AuditEntry]: ...
+    async def audit(
+        self, at: datetime, space: SpaceId | str, actor: str, action: str, subject: str = "", detail: str = ""
+    ) -> None:
+        """Append to the space's audit trail (hash-chained; never edited)."""
+        ...
+
     async def setting(self, name: str) -> str | None: ...
     async def set_setting(self, name: str, value: str | None) -> None: ...
 

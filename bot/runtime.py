@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from bot.delivery.inbox import InboxProcessor, Mapper
@@ -72,12 +72,24 @@ class Haven:
         self._stopped = asyncio.Event()
 
     def _committed(self, work: Work) -> None:
+        for hook in work.after_commit:
+            hook()
         for platform in work.platforms:
             sender = self.senders.get(platform)
             if sender is not None:
                 sender.wake()
         if work.wake is not None:
             self.timers.wake_at(work.wake)
+
+    async def perform(self, cause: str, job: Callable[[Work], Awaitable[None]]) -> None:
+        """Run one unit of work that no inbound update caused (an operations notice), then wake the senders.
+
+        ``cause`` makes the outbox keys: the same cause never queues the same message twice.
+        """
+        async with self.store.transaction() as tx:
+            work = Work(tx, self.clock.now(), cause)
+            await job(work)
+        self._committed(work)
 
     async def _delivery_failed(self, failure: DeliveryFailed, key: str) -> None:
         """Record the failure as an inbound fact, so the service handles it durably and once."""

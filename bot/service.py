@@ -7,12 +7,14 @@ outbound effects in the outbox, all in the caller's unit of work. Nothing here t
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from bot.administration import Administration
 from bot.directory import Directory
-from bot.domain.ids import CaseRef, ChatAddress, Platform, platform_of
+from bot.domain.ids import CaseRef, ChatAddress, Identity, Platform, command_prefix
 from bot.domain.model import (
     Case,
     CaseContent,
@@ -28,10 +30,10 @@ from bot.domain.model import (
     Whom,
 )
 from bot.domain.reference import new_pseudonym, new_reference
-from bot.domain.routing import named_in, on_call
-from bot.domain.space import Space
-from bot.escalation import ESCALATE, QUIET, UNCLAIMED, Escalation
-from bot.i18n import Renderable
+from bot.domain.routing import excluded, named_in, on_call
+from bot.domain.space import ContactKind, Space
+from bot.escalation import ESCALATE, HANDOVER, QUIET, UNCLAIMED, Escalation
+from bot.i18n import Renderable, lines
 from bot.messages import (
     ChatFact,
     ChoicePicked,
@@ -44,14 +46,25 @@ from bot.ports import StoredConversation, Timer, Translator
 from bot.speaker import Speaker
 from bot.teamwork import Teamwork
 from bot.work import Work
-from flows import cards, reporter, texts
-from flows.common import AddToCase, Env, FileCase, Forget, Reply, Rows, UpdateCase, WithdrawCase
+from flows import admin, cards, reporter, texts
+from flows.common import (
+    AddToCase,
+    Env,
+    FileCase,
+    Forget,
+    Reply,
+    Rows,
+    SetLanguage,
+    SignOff,
+    UpdateCase,
+    WithdrawCase,
+)
 from flows.report import Draft
 
 log = logging.getLogger(__name__)
 
 #: Categories that are raised to high urgency even outside the fast track.
-SERIOUS = frozenset({Category.ASSAULT, Category.MEDICAL, Category.BANNED_PERSON})
+SERIOUS = frozenset({Category.ASSAULT, Category.MEDICAL})
 RESPONDER_COMMANDS = frozenset(
     {"ack", "claim", "join", "leave", "reply", "note", "resolve", "reopen", "cases", "oncall", "newreport"}
 )
@@ -62,6 +75,12 @@ class ServiceSettings:
     max_text: int = 4000
     draft_remind_after: timedelta = timedelta(hours=1)
     draft_expire_after: timedelta = timedelta(hours=24)
+    #: Flood protection: at most this many messages per minute from one private chat (emergencies pass).
+    flood_per_minute: int = 30
+
+
+#: Commands a blocked reporter may still use: they concern only their own data.
+ALLOWED_WHEN_BLOCKED = frozenset({"help", "language", "forget", "status", "start", "emergency", "sos"})
 
 
 class Service:
@@ -79,6 +98,9 @@ class Service:
         self.speaker = Speaker(translator, platforms)
         self.escalation = Escalation(self.speaker, directory)
         self.teamwork = Teamwork(directory, self.speaker, self.escalation)
+        self.administration = Administration(directory, self.speaker, self.escalation)
+        self._recent: dict[str, deque[float]] = {}
+        self._warned: set[str] = set()
 
     # --- entry points --------------------------------------------------------------------------
 
@@ -88,6 +110,10 @@ class Service:
             return
         origin = fact.origin
         room_space = self.directory.by_team_room(origin.chat)
+        if isinstance(fact, CommandReceived) and fact.name in admin.COMMANDS:
+            if room_space is not None or origin.private:
+                await self.administration.handle(work, fact, room_space)
+            return
         if room_space is not None:
             await self.teamwork.handle(work, fact, room_space)
             return
@@ -96,7 +122,40 @@ class Service:
         if self._is_team_action(fact):
             await self.teamwork.handle(work, fact, None)
             return
+        if self.directory.responder_spaces(origin.sender) and await self.teamwork.private_flow(work, fact):
+            return
+        if not self._flood_allows(origin.chat, work.now, fact):
+            if self._flood_warn(origin.chat):
+                stored = await work.tx.conversation(origin.chat)
+                await self._say(work, origin.chat, texts.SLOW_DOWN, (stored.language if stored else None) or "en")
+            return
         await self._reporter(work, fact)
+
+    def _flood_allows(self, chat: str, now: datetime, fact: ChatFact) -> bool:
+        """A sliding minute per chat; an emergency always passes."""
+        if isinstance(fact, CommandReceived) and fact.name in ("emergency", "sos"):
+            return True
+        if isinstance(fact, ChoicePicked) and fact.key == "sos":
+            return True
+        window = self._recent.setdefault(chat, deque())
+        moment = now.timestamp()
+        while window and window[0] <= moment - 60:
+            window.popleft()
+        if len(window) >= self.settings.flood_per_minute:
+            return False
+        window.append(moment)
+        self._warned.discard(chat)
+        if len(self._recent) > 50_000:
+            for old in [c for c, w in self._recent.items() if not w or w[-1] <= moment - 60]:
+                del self._recent[old]
+        return True
+
+    def _flood_warn(self, chat: str) -> bool:
+        """Warn once per flood, then stay silent."""
+        if chat in self._warned:
+            return False
+        self._warned.add(chat)
+        return True
 
     async def tick(self, work: Work, timers: list[Timer]) -> None:
         """Fire due timers (each exactly once: the caller marks them fired in the same transaction)."""
@@ -105,7 +164,37 @@ class Service:
                 await self.escalation.fire(work, timer)
             elif timer.kind in (UNCLAIMED, QUIET):
                 await self.teamwork.remind(work, timer)
+            elif timer.kind == HANDOVER:
+                await self.escalation.handover(work, timer)
             await work.tx.finish_timer(timer.id, work.now)
+
+    async def startup(self, work: Work) -> None:
+        """Apply the coordinators' stored changes, then make sure every space with a rota has its next
+        handover in the database."""
+        await self.administration.load(work)
+        scheduled = {str(t.data.get("space")) for t in await work.tx.pending_timers(HANDOVER)}
+        for space in self.directory.spaces:
+            if space.id not in scheduled:
+                await self.escalation.schedule_handover(work, space, work.now)
+
+    async def purge(self, work: Work) -> int:
+        """Retention: erase closed cases older than the space's limit by destroying their keys.
+
+        The case's header (category, urgency, times, outcome) stays for statistics; its content and
+        messages can never be read again.
+        """
+        erased = 0
+        for space in self.directory.spaces:
+            cutoff = work.now - timedelta(days=space.handling.retention_days)
+            for case in await work.tx.purgeable_cases(space.id, cutoff):
+                assert case.id is not None
+                await work.tx.destroy_case_content(case.id)
+                await work.tx.add_event(
+                    case.id, CaseEvent(work.now, "system", "purged", {"retention_days": space.handling.retention_days})
+                )
+                await work.tx.audit(work.now, space.id, "system", "case.purged", case.ref)
+                erased += 1
+        return erased
 
     async def sweep_drafts(self, work: Work) -> None:
         """Remind once about an idle draft, and delete it when it expires."""
@@ -138,17 +227,24 @@ class Service:
     ) -> None:
         await self.speaker.say(work, chat, text, language, rows, question, lane)
 
-    @staticmethod
-    def prefix(chat: str) -> str:
-        return "!" if platform_of(chat) == "matrix" else "/"
-
     # --- the reporter's side -------------------------------------------------------------------
 
     async def _reporter(self, work: Work, fact: ChatFact) -> None:
         origin = fact.origin
         stored = await work.tx.conversation(origin.chat) or StoredConversation(chat=origin.chat)
         if isinstance(fact, CommandReceived) and fact.name == "start" and fact.args:
-            chosen = self.directory.get(fact.args.strip().lower())
+            argument = fact.args.strip()
+            if argument.lower().startswith(("invite-", "signoff-")):
+                kind, _, code = argument.partition("-")
+                language = stored.language or self.translator.negotiate(origin.language_hint)
+                if kind.lower() == "invite":
+                    done = await self.administration.redeem_invite(work, fact, code)
+                else:
+                    done = await self._offer_signoff(work, stored, origin, code, language)
+                if not done:
+                    await self._say(work, origin.chat, texts.INVALID_CODE, language)
+                return
+            chosen = self.directory.get(argument.lower())
             if chosen is not None:
                 stored.space = chosen.id
         space = self.directory.get(stored.space) or self.directory.only()
@@ -156,6 +252,18 @@ class Service:
         if stored.language is None:
             stored.language = self.translator.negotiate(origin.language_hint, space.default_language if space else "en")
         env = await self._env(work, stored, space, origin)
+        if (
+            space is not None
+            and not reporter.is_emergency(fact, env)
+            and await self._blocked(work, space, origin, fact)
+        ):
+            await self._say(
+                work,
+                origin.chat,
+                lines(texts.BLOCKED, texts.contacts_block(space, (ContactKind.EMERGENCY,))),
+                stored.language or "en",
+            )
+            return
         outcome = reporter.handle(stored.state, fact, env, ask_language=ask_language)
         stored.state = outcome.state
         await self._run(work, stored, origin, outcome.actions, env)
@@ -170,6 +278,12 @@ class Service:
         if draft_space and stored.space is None:
             stored.space = draft_space
         await work.tx.save_conversation(stored)
+
+    async def _blocked(self, work: Work, space: Space, origin: Origin, fact: ChatFact) -> bool:
+        if isinstance(fact, CommandReceived) and fact.name in ALLOWED_WHEN_BLOCKED:
+            return False
+        found = await work.tx.reporter_by_identity(space.id, origin.sender)
+        return found is not None and found.blocked
 
     async def _env(self, work: Work, stored: StoredConversation, space: Space | None, origin: Origin) -> Env:
         language = stored.language or "en"
@@ -190,7 +304,7 @@ class Service:
             language_name=self.translator.language_name,
             max_text=self.settings.max_text,
             draft_ttl=self.settings.draft_expire_after,
-            prefix=self.prefix(origin.chat),
+            prefix=command_prefix(origin.chat),
             paused=paused,
         )
 
@@ -202,9 +316,9 @@ class Service:
             if isinstance(action, Reply):
                 conv = reporter.Conversation.from_json(stored.state)
                 await self._say(work, origin.chat, action.text, language, action.rows, conv.question)
-            elif isinstance(action, reporter.SetLanguage):
+            elif isinstance(action, SetLanguage):
                 stored.language = action.language
-                replayed = reporter.replay_fact(stored.state, ChoicePicked(origin, "", None))
+                replayed = reporter.replay_fact(stored.state, origin)
                 stored.state = {**stored.state, "replay": None}
                 if replayed is not None:
                     env = replace(env, render=self.speaker.renderer(action.language))
@@ -221,6 +335,8 @@ class Service:
                 await self._withdraw(work, stored, origin, action.ref)
             elif isinstance(action, Forget):
                 await self._forget(work, stored, origin)
+            elif isinstance(action, SignOff):
+                await self._sign_off(work, stored, origin, action)
 
     async def _reporter_record(self, work: Work, space: Space, origin: Origin, language: str) -> Reporter:
         found = await work.tx.reporter_by_identity(space.id, origin.sender)
@@ -294,7 +410,9 @@ class Service:
                 {"source": case.source.value, "urgency": urgency.value, "category": category.value},
             ),
         )
-        await work.tx.audit(work.now, f"reporter:{who.pseudonym}", "case.filed", ref)
+        await work.tx.audit(work.now, space.id, f"reporter:{who.pseudonym}", "case.filed", ref)
+        case = await self._link_ban(work, case, space)
+        await self._index_people(work, case, space, content.involved)
         if urgency == Urgency.EMERGENCY:
             # The reporter's emergency contacts go out before anything else, then the pages.
             stored.state = await self._receipt(work, stored, origin, case, space, env)
@@ -303,6 +421,36 @@ class Service:
             await self.escalation.start(work, case, space)
             stored.state = await self._receipt(work, stored, origin, case, space, env)
         stored.space = space.id
+
+    async def _index_people(self, work: Work, case: Case, space: Space, involved: str) -> None:
+        """Link the case to earlier ones that name the same person; tell the coordinators who may see it."""
+        if case.id is None or not involved.strip():
+            return
+        await work.tx.index_people(space.id, case.id, involved)
+        related = await work.tx.related_cases(space.id, case.id)
+        if related:
+            barred = excluded(case, space)
+            notice = cards.same_person(
+                case, len(related), command_prefix(space.team_rooms[0] if space.team_rooms else "telegram")
+            )
+            await self.escalation.tell_coordinators(work, space, notice, Lane.PAGE, exclude=tuple(barred))
+
+    async def _link_ban(self, work: Work, case: Case, space: Space) -> Case:
+        """A report naming someone under an active event ban is linked to the ban and raised in urgency."""
+        content = case.content
+        if content is None or case.linked_ban is not None or case.id is None:
+            return case
+        text = content.involved
+        if case.category == Category.BANNED_PERSON:
+            text = "\n".join((text, *content.details))
+        bans = await work.tx.bans_matching(space.id, text, work.now) if text.strip() else []
+        if not bans:
+            return case
+        urgency = Urgency.HIGH if case.urgency == Urgency.NORMAL else case.urgency
+        linked = replace(case, linked_ban=bans[0].id, urgency=urgency)
+        await work.tx.save_case(linked)
+        await work.tx.add_event(case.id, CaseEvent(work.now, "system", "linked-ban", {"ban": bans[0].id}))
+        return linked
 
     async def _receipt(
         self, work: Work, stored: StoredConversation, origin: Origin, case: Case, space: Space, env: Env
@@ -317,6 +465,52 @@ class Service:
             if isinstance(action, Reply):
                 await self._say(work, origin.chat, action.text, language, action.rows, conv.question, lane)
         return outcome.state
+
+    async def _offer_signoff(
+        self, work: Work, stored: StoredConversation, origin: Origin, code: str, language: str
+    ) -> bool:
+        """``start signoff-CODE``: link the reporter to a verbal report and show them its record."""
+        found = await work.tx.use_code(code, origin.sender, work.now)
+        case = (
+            await work.tx.case(CaseRef(str(found.data.get("ref", "")))) if found and found.kind == "signoff" else None
+        )
+        space = self.directory.get(case.space) if case else None
+        if case is None or space is None or case.id is None or case.content is None:
+            return False
+        stored.language = stored.language or language
+        who = await self._reporter_record(work, space, origin, stored.language)
+        content, case_id = case.content, case.id
+        if case.reporter is None:
+            case = replace(case, reporter=who.pseudonym, updated_at=work.now)
+            await work.tx.save_case(case)
+        await work.tx.add_event(case_id, CaseEvent(work.now, f"reporter:{who.pseudonym}", "signoff-opened"))
+        record = texts.verbal_record(case.category, content.when_where, content.involved, content.details)
+        outcome = reporter.offer_signoff(stored.state, case.ref, texts.signoff_record(case.ref, record))
+        stored.state = outcome.state
+        stored.space = space.id
+        conv = reporter.Conversation.from_json(stored.state)
+        for action in outcome.actions:
+            if isinstance(action, Reply):
+                await self._say(work, origin.chat, action.text, stored.language, action.rows, conv.question)
+        stored.updated_at = work.now
+        await work.tx.save_conversation(stored)
+        return True
+
+    async def _sign_off(self, work: Work, stored: StoredConversation, origin: Origin, action: SignOff) -> None:
+        case = await self._own_case(work, stored, origin, action.ref)
+        space = self.directory.get(case.space) if case else None
+        if case is None or space is None or case.id is None:
+            return
+        updated = replace(case, signed_off=action.confirmed, updated_at=work.now)
+        await work.tx.save_case(updated)
+        kind = "signed-off" if action.confirmed else "correction-requested"
+        await work.tx.add_event(case.id, CaseEvent(work.now, f"reporter:{case.reporter}", kind))
+        await self.escalation.update_cards(work, updated, space)
+        note = cards.signed_off(updated) if action.confirmed else cards.correction_requested(updated)
+        for key in updated.assignees:
+            person = space.person(key)
+            if person is not None:
+                await self.speaker.tell(work, person, space, note, case=updated.ref)
 
     async def _own_case(self, work: Work, stored: StoredConversation, origin: Origin, ref: CaseRef) -> Case | None:
         """A case of this reporter, or None: a reporter can never touch someone else's case."""
@@ -361,7 +555,7 @@ class Service:
                     work, person, space, cards.reporter_wrote(case, action.kind, body), lane, case=case.ref
                 )
         if recipients:
-            await work.tx.audit(work.now, "system", "case.relayed", case.ref, f"to {len(recipients)}")
+            await work.tx.audit(work.now, case.space, "system", "case.relayed", case.ref, f"to {len(recipients)}")
 
     async def _update_case(self, work: Work, stored: StoredConversation, origin: Origin, action: UpdateCase) -> None:
         case = await self._own_case(work, stored, origin, action.ref)
@@ -396,6 +590,10 @@ class Service:
             )
         updated = replace(updated, updated_at=work.now)
         await work.tx.save_case(updated)
+        if space is not None:
+            updated = await self._link_ban(work, updated, space)
+            if "involved" in changes:
+                await self._index_people(work, updated, space, changes["involved"])
         await work.tx.add_event(
             case.id,
             CaseEvent(work.now, f"reporter:{case.reporter}", "details-added", {"fields": sorted(changes)}),
@@ -432,7 +630,7 @@ class Service:
                     closed += 1
                 await work.tx.add_event(case.id, CaseEvent(work.now, f"reporter:{who.pseudonym}", "reporter-forgot"))
             await work.tx.unlink_reporter(space.id, who.pseudonym)
-            await work.tx.audit(work.now, f"reporter:{who.pseudonym}", "reporter.forget", space.id)
+            await work.tx.audit(work.now, space.id, f"reporter:{who.pseudonym}", "reporter.forget", space.id)
         language = stored.language or "en"
         await work.tx.delete_conversation(origin.chat)
         await self._say(work, origin.chat, texts.forgotten(open_refs, closed), language)
@@ -458,6 +656,9 @@ class Service:
             return
         person = space.person(fact.person)
         name = person.name if person else fact.person
+        await work.tx.audit(work.now, case.space, "system", "page.unreachable", case.ref, fact.reason)
         await self.escalation.tell_coordinators(
             work, space, cards.unreachable(name, fact.reason, case), Lane.PAGE, exclude=(fact.person,)
         )
+        if fact.lane <= Lane.PAGE:
+            await self.escalation.page_instead(work, case, space, Identity(person.key if person else fact.person))

@@ -7,21 +7,38 @@ interest), gets the same answer as for a case that does not exist.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import replace
+from datetime import timedelta
+from typing import Any
 
 from bot.directory import Directory
-from bot.domain.ids import CaseRef, Identity, platform_of
-from bot.domain.model import Case, CaseEvent, CaseMessage, CaseState, Contact, Lane, Person, Role, Urgency
-from bot.domain.reference import parse_reference
-from bot.domain.routing import excluded, on_call, route
-from bot.domain.space import Space, Target
+from bot.domain.ids import CaseRef, ChatAddress, Identity, command_prefix
+from bot.domain.model import (
+    Case,
+    CaseContent,
+    CaseEvent,
+    CaseMessage,
+    CaseState,
+    Category,
+    Contact,
+    Lane,
+    Person,
+    Role,
+    Source,
+    Urgency,
+)
+from bot.domain.reference import new_reference, parse_reference
+from bot.domain.routing import excluded, named_in, on_call, route
+from bot.domain.space import ContactKind, Space, Target
 from bot.escalation import QUIET, UNCLAIMED, Escalation
-from bot.i18n import Renderable
-from bot.messages import ChatFact, ChoicePicked, CommandReceived, ReactionAdded
-from bot.ports import Timer
+from bot.i18n import Renderable, t
+from bot.messages import ChatFact, ChoicePicked, CommandReceived, ReactionAdded, Send, TextReceived
+from bot.ports import Code, StoredConversation, Timer
 from bot.speaker import Speaker
 from bot.work import Work
-from flows import cards, team, texts
+from flows import cards, responder, team, texts
+from flows.common import Reply
 
 CARD_ACTIONS = frozenset({"ack", "claim", "join"})
 
@@ -36,14 +53,21 @@ class Teamwork:
 
     async def handle(self, work: Work, fact: ChatFact, room: Space | None) -> None:
         origin = fact.origin
-        prefix = "!" if platform_of(origin.chat) == "matrix" else "/"
+        prefix = command_prefix(origin.chat)
         thread_case = await self._thread_case(work, fact, room)
         parsed: team.TeamCommand | team.Problem
         if isinstance(fact, ChoicePicked):
             name, _, raw = fact.key.partition(":")
+            ref = parse_reference(raw)
             if name not in CARD_ACTIONS:
                 return
-            parsed = team.TeamCommand(name, parse_reference(raw))
+            if ref is None:
+                await self._answer(work, fact, room, texts.FORGED_BUTTON, None)
+                return
+            parsed = team.TeamCommand(name, ref)
+        elif isinstance(fact, CommandReceived) and fact.name == "newreport":
+            await self._new_report(work, fact, room)
+            return
         elif isinstance(fact, CommandReceived):
             if fact.name not in team.CASE_COMMANDS | team.LIST_COMMANDS:
                 if room is not None:
@@ -175,10 +199,11 @@ class Teamwork:
             )
             if command.text:
                 await work.tx.add_message(case.id, CaseMessage(work.now, person.key, "note", command.text))
-            await work.tx.audit(work.now, person.key, "case.resolved", case.ref, command.outcome.value)
+            await work.tx.audit(work.now, case.space, person.key, "case.resolved", case.ref, command.outcome.value)
             await self.speaker.to_room(work, space, team.resolved(case, person.name, command.outcome), case.ref)
             await self.escalation.update_cards(work, updated, space)
             await self.tell_reporter(work, updated, texts.case_closed(case.ref), status=True)
+            await self._after_closing(work, updated, space)
         elif name == "reopen":
             if case.is_open:
                 await self._answer(work, fact, space, team.already_open(case), case.ref)
@@ -195,7 +220,7 @@ class Teamwork:
 
     async def acknowledge(self, work: Work, case: Case, space: Space, person: Person) -> Case:
         updated = await self.escalation.acknowledge(work, case, space, person.key)
-        await work.tx.audit(work.now, person.key, "case.acknowledged", case.ref)
+        await work.tx.audit(work.now, case.space, person.key, "case.acknowledged", case.ref)
         await self.speaker.to_room(
             work, space, team.acknowledged(case, person.name), case.ref, self.escalation.lane(case)
         )
@@ -216,7 +241,7 @@ class Teamwork:
             return
         if case.assignees and not joining:
             names = cards.names((), space, case.assignees)
-            prefix = "!" if platform_of(fact.origin.chat) == "matrix" else "/"
+            prefix = command_prefix(fact.origin.chat)
             await self._answer(work, fact, space, team.taken_by(case, names, prefix), case.ref)
             return
         if case.state == CaseState.OPEN:
@@ -231,7 +256,7 @@ class Teamwork:
         if first:
             await work.timer(QUIET, work.now + space.handling.quiet_after, case=case.id)
         await work.tx.add_event(case.id, CaseEvent(work.now, person.key, "joined" if not first else "claimed"))
-        await work.tx.audit(work.now, person.key, "case.claimed" if first else "case.joined", case.ref)
+        await work.tx.audit(work.now, case.space, person.key, "case.claimed" if first else "case.joined", case.ref)
         announce = team.claimed(case, person.name) if first else team.joined(case, person.name)
         await self.speaker.to_room(work, space, announce, case.ref)
         await self.escalation.update_cards(work, updated, space)
@@ -245,7 +270,7 @@ class Teamwork:
         messages = [(m.kind, m.body) for m in await work.tx.messages(case.id)]
         details = team.details(case, space, messages, work.now)
         await self.speaker.tell(work, person, space, details, self.escalation.lane(case), case=case.ref)
-        await work.tx.audit(work.now, person.key, "case.content.read", case.ref)
+        await work.tx.audit(work.now, case.space, person.key, "case.content.read", case.ref)
 
     async def _reply(self, work: Work, fact: ChatFact, space: Space, person: Person, case: Case, text: str) -> None:
         assert case.id is not None
@@ -281,6 +306,187 @@ class Teamwork:
             return False
         await self.speaker.say(work, who.chat, text, who.language, lane=lane)
         return True
+
+    # --- a responder's own conversations: verbal reports and reviews --------------------------------
+
+    @staticmethod
+    def flow_chat(chat: ChatAddress) -> ChatAddress:
+        """Responder flows keep their state apart from the person's reporter conversation."""
+        return ChatAddress(f"{chat}#team")
+
+    async def _new_report(self, work: Work, fact: ChatFact, room: Space | None) -> None:
+        origin = fact.origin
+        spaces = [room] if room else [s for s in self.directory.responder_spaces(origin.sender)]
+        spaces = [s for s in spaces if s.is_responder(origin.sender)]
+        if not spaces:
+            await self._answer(work, fact, room, team.NOT_A_RESPONDER, None)
+            return
+        if not origin.private:
+            await self._answer(
+                work,
+                fact,
+                spaces[0],
+                t("Please start {command} in your private chat with the bot.", command="newreport"),
+                None,
+            )
+            return
+        state, actions = responder.start_verbal()
+        state["space"] = spaces[0].id
+        await self._run_flow(work, fact, spaces[0], state, actions)
+
+    async def private_flow(self, work: Work, fact: ChatFact) -> bool:
+        """Continue a responder's verbal report or review; False when none is in progress."""
+        origin = fact.origin
+        if not origin.private or not isinstance(fact, TextReceived | ChoicePicked):
+            return False
+        stored = await work.tx.conversation(self.flow_chat(origin.chat))
+        if stored is None or not stored.state.get("flow"):
+            return False
+        space = self.directory.get(str(stored.state.get("space", "")))
+        person = space.person(origin.sender) if space else None
+        if space is None or person is None:
+            return False
+        language = self.speaker.language_of(person, space)
+        if isinstance(fact, ChoicePicked) and fact.question not in (None, stored.state.get("question")):
+            await self.speaker.say(work, origin.chat, texts.OLD_BUTTON, language)
+            return True
+        text = fact.text if isinstance(fact, TextReceived) else None
+        key = fact.key if isinstance(fact, ChoicePicked) else None
+        state, actions = responder.step(stored.state, text, key, self.speaker.renderer(language))
+        if state is not None:
+            state["space"] = space.id
+        await self._run_flow(work, fact, space, state, actions)
+        return True
+
+    async def _run_flow(
+        self, work: Work, fact: ChatFact, space: Space, state: dict[str, Any] | None, actions: list[responder.Action]
+    ) -> None:
+        origin = fact.origin
+        person = space.person(origin.sender)
+        assert person is not None
+        language = self.speaker.language_of(person, space)
+        chat = self.flow_chat(origin.chat)
+        if state is None:
+            await work.tx.delete_conversation(chat)
+        else:
+            await work.tx.save_conversation(StoredConversation(chat, language, space.id, state, work.now))
+        for action in actions:
+            if isinstance(action, Reply):
+                question = state.get("question") if state else None
+                await self.speaker.say(work, origin.chat, action.text, language, action.rows, question)
+            elif isinstance(action, responder.SaveVerbal):
+                await self.file_verbal(work, fact, space, person, action.draft)
+            elif isinstance(action, responder.SaveReview):
+                case = await work.tx.case(CaseRef(action.ref))
+                if case is not None and case.id is not None and case.content is not None:
+                    body = f"{action.question}: {action.answer}"
+                    await work.tx.add_message(case.id, CaseMessage(work.now, person.key, "review", body))
+            elif isinstance(action, responder.ReviewDone):
+                case = await work.tx.case(CaseRef(action.ref))
+                if case is not None and case.id is not None:
+                    await work.tx.add_event(
+                        case.id, CaseEvent(work.now, person.key, "reviewed", {"answered": action.answered})
+                    )
+
+    async def file_verbal(
+        self, work: Work, fact: ChatFact, space: Space, person: Person, draft: dict[str, Any]
+    ) -> None:
+        """A report taken in person: stored, taken by its recorder, and offered to the reporter for sign-off."""
+        ref = new_reference()
+        while await work.tx.reference_taken(ref):
+            ref = new_reference()
+        content = CaseContent(
+            when_where=draft.get("when_where", ""),
+            involved=draft.get("involved", ""),
+            details=(draft.get("what", ""),),
+            excluded=tuple(k for k in named_in(draft.get("involved", ""), space.responders) if k != person.key),
+        )
+        category = Category(draft["category"])
+        case = await work.tx.add_case(
+            Case(
+                id=None,
+                ref=ref,
+                space=space.id,
+                state=CaseState.CLAIMED,
+                urgency=Urgency.HIGH if category in (Category.ASSAULT, Category.MEDICAL) else Urgency.NORMAL,
+                category=category,
+                role=Role.UNKNOWN,
+                source=Source.VERBAL,
+                language=space.default_language,
+                reporter=None,
+                contact=Contact.ANONYMOUS,
+                created_at=work.now,
+                updated_at=work.now,
+                acknowledged_at=work.now,
+                acknowledged_by=person.key,
+                assignees=(person.key,),
+                signed_off=False,
+                content=content,
+            )
+        )
+        assert case.id is not None
+        await work.tx.add_event(
+            case.id, CaseEvent(work.now, person.key, "filed", {"source": "verbal", "category": category.value})
+        )
+        await work.tx.audit(work.now, space.id, person.key, "case.filed", ref, "verbal")
+        if content.involved:
+            await work.tx.index_people(space.id, case.id, content.involved)
+        await work.timer(QUIET, work.now + space.handling.quiet_after, case=case.id)
+        await self.escalation.post_cards(work, case, space)
+        code = "".join(secrets.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(10))
+        await work.tx.add_code(
+            code, Code("signoff", space.id, {"ref": ref}, person.key, work.now + timedelta(days=14)), work.now
+        )
+        username = await work.tx.setting("telegram.username")
+        links = [
+            f"https://t.me/{username}?start=signoff-{code}" if username else f"/start signoff-{code}",
+            f"!start signoff-{code}",
+        ]
+        await self.speaker.tell(
+            work,
+            person,
+            space,
+            team.verbal_saved(case, " · ".join(links)),
+            case=case.ref,
+        )
+        contact = draft.get("contact")
+        if contact:
+            await work.send(
+                Send(
+                    ChatAddress(contact),
+                    self.speaker.render(
+                        texts.signoff_invitation(space.name, f"start signoff-{code}"), space.default_language
+                    ),
+                ),
+                Lane.CONVERSATION,
+            )
+
+    async def _after_closing(self, work: Work, case: Case, space: Space) -> None:
+        """Offer the handlers the post-incident review; a self-care note after a serious case."""
+        serious = case.urgency in (Urgency.HIGH, Urgency.EMERGENCY) or case.category in (
+            Category.ASSAULT,
+            Category.MEDICAL,
+        )
+        for key in case.assignees:
+            handler = space.person(key)
+            if handler is None:
+                continue
+            for address in self.speaker.addresses(handler):
+                chat = self.flow_chat(address)
+                current = await work.tx.conversation(chat)
+                if current is not None and current.state.get("flow"):
+                    continue
+                state, actions = responder.start_review(case.ref)
+                state["space"] = space.id
+                language = self.speaker.language_of(handler, space)
+                await work.tx.save_conversation(StoredConversation(chat, language, space.id, state, work.now))
+                for action in actions:
+                    if isinstance(action, Reply):
+                        await self.speaker.say(work, address, action.text, language, action.rows, state["question"])
+            if serious:
+                await self.speaker.tell(
+                    work, handler, space, responder.self_care(texts.contacts_block(space, (ContactKind.PSYCHOLOGICAL,)))
+                )
 
     # --- lists -----------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.ports import Clock
+from bot.ports import Clock, Timer
 from bot.service import Service
 from bot.store.sqlite import SqliteStore
 from bot.work import Work
@@ -42,6 +42,8 @@ class TimerRunner:
         self._armed: datetime | None = None
         self.fired = 0
         self.lateness: list[float] = []
+        #: Called with every fired timer and how late it fired, in seconds (metrics).
+        self.on_fired: Callable[[Timer, float], None] | None = None
         self._jobs: list[tuple[str, timedelta, Callable[[], Awaitable[None]]]] = []
 
     def every(self, name: str, interval: timedelta, job: Callable[[], Awaitable[None]]) -> None:
@@ -60,6 +62,25 @@ class TimerRunner:
             misfire_grace_time=None,
             max_instances=1,
         )
+        self.scheduler.add_job(
+            self.purge,
+            "interval",
+            hours=24,
+            id="retention",
+            coalesce=True,
+            misfire_grace_time=None,
+            max_instances=1,
+            next_run_time=self.clock.now() + timedelta(minutes=5),
+        )
+        self.scheduler.add_job(
+            self._reload_keys,
+            "interval",
+            seconds=10,
+            id="keyring",
+            coalesce=True,
+            misfire_grace_time=None,
+            max_instances=1,
+        )
         for name, interval, job in self._jobs:
             self.scheduler.add_job(
                 job,
@@ -70,7 +91,28 @@ class TimerRunner:
                 misfire_grace_time=None,
                 max_instances=1,
             )
+        await self.startup()
         await self.rearm()
+
+    async def startup(self) -> None:
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            work = Work(tx, now, f"startup:{now.timestamp():.6f}")
+            await self.service.startup(work)
+        self.on_commit(work)
+
+    async def _reload_keys(self) -> None:
+        """Pick up a rotated master keyring (``haven rotate-key``) without a restart."""
+        if self.store.vault.reload():
+            log.info("master keyring reloaded", extra={"keys": len(self.store.vault.fingerprints)})
+
+    async def purge(self) -> int:
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            work = Work(tx, now, f"purge:{now.timestamp():.6f}")
+            erased = await self.service.purge(work)
+        self.on_commit(work)
+        return erased
 
     async def stop(self) -> None:
         if self.scheduler is not None:
@@ -114,7 +156,10 @@ class TimerRunner:
                 work = Work(tx, now, f"timer:{timers[0].id}")
                 await self.service.tick(work, timers)
             for timer in timers:
-                self.lateness.append((now - timer.due).total_seconds())
+                late = (now - timer.due).total_seconds()
+                self.lateness.append(late)
+                if self.on_fired is not None:
+                    self.on_fired(timer, late)
             if len(self.lateness) > 100_000:
                 del self.lateness[:50_000]
             total += len(timers)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,6 +27,7 @@ class Work:
     seq: int = 0
     wake: datetime | None = None
     platforms: set[Platform] = field(default_factory=set)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def key(self) -> str:
         self.seq += 1

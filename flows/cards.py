@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.model import Case, CaseState, Person, Urgency
 from bot.domain.space import Space
-from bot.i18n import Lines, Renderable, Text, lines, t, tp
+from bot.i18n import Lines, Renderable, Text, lines, t, tn, tp
 from flows import texts
 from flows.common import Choice, Rows
 
@@ -79,7 +79,17 @@ def card_text(case: Case, space: Space, paged: Sequence[str], now: datetime, res
         t("Handling: {names}", names=names((), space, case.assignees)) if case.assignees else None,
         t("Paged: {names}", names=names((), space, paged)) if paged and case.state == CaseState.OPEN else None,
         t("⚠ A second responder is needed.") if pair_missing else None,
+        t("⛔ Linked to event ban #{number}.", number=case.linked_ban) if case.linked_ban else None,
+        signed_off_line(case),
     )
+
+
+def signed_off_line(case: Case) -> Text | None:
+    if case.source.value != "verbal":
+        return None
+    if case.signed_off:
+        return t("✍ Taken in person · signed off by the reporter.")
+    return t("✍ Taken in person · not signed off yet.")
 
 
 def card_buttons(case: Case, restricted: bool = False) -> Rows:
@@ -155,3 +165,42 @@ def unreachable(name: str, reason: str, case: Case) -> Text:
 
 def withdrawn(case: Case) -> Text:
     return t("↩ The reporter withdrew {ref}.", ref=case.ref)
+
+
+def handover(space: Space, cases: Sequence[Case], now: datetime) -> Lines:
+    """The open cases an incoming responder inherits: references and kinds only, no identities."""
+    if not cases:
+        return lines(t("🔄 Your shift in {space} starts now. There are no open cases.", space=space.name))
+    rows = []
+    for case in cases:
+        minutes = max(0, int((now - case.created_at).total_seconds() // 60))
+        rows.append(
+            t(
+                "{icon} {ref} · {category} · {state} · {pseudonym} · {minutes} min",
+                icon=URGENCY_ICON[case.urgency],
+                ref=case.ref,
+                category=texts.CATEGORY[case.category],
+                state=TEAM_STATE[case.state],
+                pseudonym=case.reporter or "—",
+                minutes=minutes,
+            )
+        )
+    return lines(t("🔄 Your shift in {space} starts now. Open cases:", space=space.name), *rows)
+
+
+def signed_off(case: Case) -> Text:
+    return t("✍ The reporter confirmed the written record of {ref}.", ref=case.ref)
+
+
+def correction_requested(case: Case) -> Text:
+    return t("✍ The reporter asked to correct the record of {ref}; their correction follows.", ref=case.ref)
+
+
+def same_person(case: Case, others: int, prefix: str) -> Text:
+    return tn(
+        "🔗 {ref} may concern the same person as {count} other case. Send {command} to see them.",
+        "🔗 {ref} may concern the same person as {count} other cases. Send {command} to see them.",
+        others,
+        ref=case.ref,
+        command=f"{prefix}related {case.ref}",
+    )

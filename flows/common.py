@@ -17,7 +17,7 @@ from typing import Any
 from bot.domain.ids import CaseRef
 from bot.domain.model import Attachment, Case, Person, Source, Urgency
 from bot.domain.space import Space
-from bot.i18n import Renderable, Text
+from bot.i18n import Renderable
 
 # --- prompts ---------------------------------------------------------------------------------------
 
@@ -110,7 +110,22 @@ class Forget:
     """Erase the reporter's drafts and their link to their cases."""
 
 
-Action = Reply | FileCase | AddToCase | UpdateCase | WithdrawCase | Forget
+@dataclass(frozen=True, slots=True)
+class SetLanguage:
+    """Write to this person in ``language`` from now on."""
+
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignOff:
+    """The reporter confirmed (or asked to correct) the written record of a verbal report."""
+
+    ref: CaseRef
+    confirmed: bool
+
+
+Action = Reply | FileCase | AddToCase | UpdateCase | WithdrawCase | Forget | SetLanguage | SignOff
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +175,3 @@ def match_choice(text: str, choices: Sequence[Choice], render: Callable[[Rendera
             if choice.key == word:
                 return choice
     return None
-
-
-def is_text(value: object) -> bool:
-    return isinstance(value, str | Text)

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from bot.domain.ids import CaseRef, SpaceId
+from bot.domain.ids import CaseRef
 from bot.domain.model import Attachment, Case, Category, Contact, Role, Source, Urgency
 from bot.domain.reference import parse_reference
 from bot.domain.space import Space
@@ -38,6 +38,7 @@ from bot.messages import (
     ChoicePicked,
     CommandReceived,
     LocationShared,
+    Origin,
     TextReceived,
     Undecryptable,
     Unsupported,
@@ -54,6 +55,8 @@ from flows.common import (
     Prompt,
     Reply,
     Rows,
+    SetLanguage,
+    SignOff,
     UpdateCase,
     WithdrawCase,
     match_choice,
@@ -149,11 +152,19 @@ def _dispatch(turn: _Turn, fact: ChatFact, env: Env) -> None:
     if isinstance(fact, TextReceived) and not fact.edited and _code_word(fact.text, env):
         _fast_track(turn, env, Source.CODE_WORD)
         return
+    if isinstance(fact, TextReceived) and not fact.edited and _cry_for_help(fact.text, env):
+        _fast_track(turn, env, Source.EMERGENCY)
+        return
+    if isinstance(fact, TextReceived) and turn.conv.mode == Mode.IDLE and normalise(fact.text) in BARE_COMMANDS:
+        _command(turn, CommandReceived(fact.origin, normalise(fact.text)), env)
+        return
     if isinstance(fact, CommandReceived):
         _command(turn, fact, env)
     elif isinstance(fact, ChoicePicked):
         if fact.key in ALWAYS_VALID:
             _fast_track(turn, env, Source.EMERGENCY)
+        elif fact.key.startswith("signoff:") and fact.question == turn.conv.question:
+            _sign_off(turn, fact.key)
         elif fact.question is not None and fact.question != turn.conv.question:
             _reask(turn, env, texts.OLD_BUTTON)
         else:
@@ -175,12 +186,28 @@ def _dispatch(turn: _Turn, fact: ChatFact, env: Env) -> None:
         _reask(turn, env, texts.STICKER)
 
 
+def is_emergency(fact: ChatFact, env: Env) -> bool:
+    """Whether a message asks for the fast track (it must never be held back)."""
+    return _is_emergency(fact, env)
+
+
 def _is_emergency(fact: ChatFact, env: Env) -> bool:
     if isinstance(fact, CommandReceived):
         return fact.name in ("emergency", "sos")
     if isinstance(fact, ChoicePicked):
         return fact.key in ALWAYS_VALID
-    return isinstance(fact, TextReceived) and _code_word(fact.text, env)
+    return isinstance(fact, TextReceived) and (_code_word(fact.text, env) or _cry_for_help(fact.text, env))
+
+
+#: Typed on their own, these words mean the emergency button, in English or the reader's language.
+HELP_WORDS = frozenset({"sos", "emergency", "help me"})
+#: Command words that work without the / or ! when nothing else is going on.
+BARE_COMMANDS = frozenset({"start", "report", "status", "help", "language", "cancel", "forget"})
+
+
+def _cry_for_help(text: str, env: Env) -> bool:
+    said = normalise(text)
+    return bool(said) and (said in HELP_WORDS or said == normalise(env.render(texts.EMERGENCY)))
 
 
 def _replayable(fact: ChatFact) -> dict[str, str] | None:
@@ -191,14 +218,14 @@ def _replayable(fact: ChatFact) -> dict[str, str] | None:
     return None
 
 
-def replay_fact(conv_state: dict[str, Any], fact: ChatFact) -> ChatFact | None:
+def replay_fact(conv_state: dict[str, Any], origin: Origin) -> ChatFact | None:
     """The message held while the language was asked, as a fact to process now."""
     held = Conversation.from_json(conv_state).replay
     if not held:
         return None
     if "command" in held:
-        return CommandReceived(fact.origin, held["command"], held.get("args", ""))
-    return TextReceived(fact.origin, held["text"])
+        return CommandReceived(origin, held["command"], held.get("args", ""))
+    return TextReceived(origin, held["text"])
 
 
 def _code_word(text: str, env: Env) -> bool:
@@ -352,16 +379,9 @@ def _ask_language(turn: _Turn, env: Env, note: Renderable | None = None, first: 
     turn.ask(Prompt(text, rows), note)
 
 
-@dataclass(frozen=True, slots=True)
-class SetLanguage:
-    """Not an I/O action: the service reads it to change the conversation's language."""
-
-    language: str
-
-
 def _set_language(turn: _Turn, language: str, env: Env) -> None:
     turn.conv = replace(turn.conv, mode=Mode.IDLE)
-    turn.actions.append(SetLanguage(language))  # type: ignore[arg-type]
+    turn.actions.append(SetLanguage(language))
     turn.say(t("I will write to you in {language} from now on.", language=env.language_name(language)))
 
 
@@ -707,6 +727,23 @@ def current_prompt(conv: Conversation, env: Env) -> Prompt | None:
     return None
 
 
+def _sign_off(turn: _Turn, key: str) -> None:
+    _, answer, ref = key.split(":", 2)
+    if parse_reference(ref) is None:
+        return
+    turn.conv = replace(turn.conv, mode=Mode.IDLE)
+    turn.actions.append(SignOff(CaseRef(ref), answer == "yes"))
+    turn.say(texts.SIGNED_OFF if answer == "yes" else texts.CORRECTION)
+
+
+def offer_signoff(state: dict[str, Any] | None, ref: CaseRef, record: Renderable) -> Outcome:
+    """Show a reporter the written record of what they told a responder, to confirm or correct."""
+    turn = _Turn(replace(Conversation.from_json(state), mode=Mode.IDLE, focus=ref))
+    rows = ((Choice(texts.SIGNOFF_YES, f"signoff:yes:{ref}"), Choice(texts.SIGNOFF_FIX, f"signoff:fix:{ref}")),)
+    turn.ask(Prompt(record, rows))
+    return turn.done()
+
+
 # --- after the service filed a case ----------------------------------------------------------------
 
 
@@ -725,11 +762,3 @@ def filed(state: dict[str, Any], case: Case, space: Space, env: Env, expected: A
     else:
         turn.say(texts.receipt(case, space, expected))
     return turn.done()
-
-
-def draft_from(case_draft: dict[str, Any]) -> report.Draft:
-    return report.Draft.from_json(case_draft)
-
-
-def space_of(env: Env, space_id: SpaceId | None) -> Space | None:
-    return next((s for s in env.spaces if s.id == space_id), None)

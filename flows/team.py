@@ -47,8 +47,12 @@ class Problem:
     text: Text
 
 
-def parse(name: str, args: str, prefix: str, thread_case: CaseRef | None = None) -> TeamCommand | Problem:
+def parse(
+    name: str, args: str, prefix: str, thread_case: CaseRef | None = None, max_text: int = 4000
+) -> TeamCommand | Problem:
     """Read a responder command. ``thread_case`` is the case whose thread the command was sent in."""
+    if len(args) > max_text:
+        return Problem(texts.too_long(max_text))
     if name in LIST_COMMANDS:
         return TeamCommand(name)
     words = args.split(maxsplit=1)
@@ -224,3 +228,11 @@ def unclaimed_reminder(case: Case) -> Text:
 
 def quiet_reminder(case: Case) -> Text:
     return t("⏰ {ref} has had no update for a while. Is it still being handled?", ref=case.ref)
+
+
+def verbal_saved(case: Case, links: str) -> Text:
+    return t(
+        "Saved as {ref}; you are handling it. Give the reporter this link so they can confirm or correct the record: {links}",
+        ref=case.ref,
+        links=links,
+    )

@@ -165,6 +165,10 @@ def when_where_label(value: str) -> Renderable:
     return value
 
 
+def receipt_first_line() -> Text:
+    return t("Thank you. Your report is received and stored safely.")
+
+
 def receipt(case: Case, space: Space, expected: timedelta | None) -> Lines:
     """The message a reporter gets once their report is safely stored."""
     wait: Text | None = None
@@ -181,7 +185,7 @@ def receipt(case: Case, space: Space, expected: timedelta | None) -> Lines:
         else t("You asked us not to contact you. You can still add more at any time by writing here.")
     )
     return lines(
-        t("Thank you. Your report is received and stored safely."),
+        receipt_first_line(),
         t("Your reference is {ref}. Keep it if you want to ask about this report later.", ref=case.ref),
         wait,
         next_steps,
@@ -295,12 +299,16 @@ def draft_kept(hours: int) -> Text:
     )
 
 
+SLOW_DOWN = t(
+    "You are sending messages very quickly. Please wait a minute; I will read your messages again after that."
+)
+BLOCKED = t("Your messages are not passed on to the team here. If someone is in danger, write emergency.")
+INVALID_CODE = t("This link or code is not valid any more. Please ask the person who gave it to you for a new one.")
 DRAFT_REMINDER = t("You have an unfinished report. Send report to continue it, or cancel to leave it.")
 DRAFT_EXPIRED = t("Your unfinished report was deleted because it was not sent in time.")
 HAVE_DRAFT = t("You have an unfinished report. Would you like to continue it?")
 NO_OPEN_CASE = t("You have no open report. What would you like to do?")
 CHOOSE = t("What would you like to do?")
-LANGUAGE_SET = t("I will write to you in English from now on.")
 FORGET_CONFIRM = t(
     "This erases your unfinished reports and the link between you and your reports.\n"
     "Open reports stay with the team, without any way to reach you. Closed reports are erased.\n"
@@ -349,3 +357,35 @@ def forgotten(open_refs: Sequence[CaseRef], closed: int) -> Lines:
 
 def intake_paused(message: str) -> Lines:
     return lines(t("The response team is not taking new reports here right now."), message or None)
+
+
+def signoff_invitation(space: str, command: str) -> Text:
+    return t(
+        "A member of the {space} response team wrote down what you told them. Please check it: send {command} here.",
+        space=space,
+        command=command,
+    )
+
+
+def verbal_record(category: Category, when_where: str, involved: str, details: Sequence[str]) -> Lines:
+    return lines(
+        t("• What kind: {value}", value=CATEGORY[category]),
+        t("• When and where: {value}", value=when_where_label(when_where) if when_where else "—"),
+        t("• Who was involved: {value}", value=involved or "—"),
+        t("• What happened: {value}", value=" / ".join(details) if details else "—"),
+    )
+
+
+def signoff_record(ref: CaseRef, record: Renderable) -> Lines:
+    return lines(
+        t("This is the written record of what you told the team ({ref}):", ref=ref),
+        record,
+        t("Is it right?"),
+        sep="\n\n",
+    )
+
+
+SIGNOFF_YES = tp("button", "✔ Yes, it is right")
+SIGNOFF_FIX = tp("button", "✏ Something is wrong")
+SIGNED_OFF = t("Thank you. The record is confirmed. You can write here at any time to add something.")
+CORRECTION = t("Please write what should be corrected. It will be added to the record.")

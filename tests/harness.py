@@ -58,6 +58,10 @@ class Harness(Protocol):
         """Everything the bot posted in the team room (cards in their current state), oldest first."""
         ...
 
+    def files(self, who: str) -> list[tuple[str, bytes]]:
+        """Files (name, content) the bot sent to ``who`` privately, oldest first."""
+        ...
+
     def card_texts(self) -> list[str]:
         """The current text of every case card in the team room."""
         ...
@@ -127,6 +131,9 @@ class MemoryHarness:
     def room_texts(self) -> list[str]:
         return [m.text for m in self.transport.sent if m.to == self.room]
 
+    def files(self, who: str) -> list[tuple[str, bytes]]:
+        return [(m.name, m.data) for m in self.messages(who) if m.kind == "file"]
+
     def card_texts(self) -> list[str]:
         return [sent.text for (room, _), sent in self.transport.cards.items() if room == self.room]
 
@@ -166,11 +173,12 @@ async def memory_haven(
     clock: ManualClock | None = None,
     settings: ServiceSettings | None = None,
     transport: MemoryTransport | None = None,
+    others: tuple[Space, ...] = (),
 ) -> AsyncIterator[MemoryHarness]:
     clock = clock or ManualClock()
     transport = transport or MemoryTransport()
     store = open_store(tmp_path / "haven.db", MASTER_KEY, clock)
-    haven = assemble([space], store, [transport], service_settings=settings)
+    haven = assemble([space, *others], store, [transport], service_settings=settings)
     await haven.start()
     try:
         yield MemoryHarness(haven, transport, space, clock)

@@ -47,6 +47,8 @@ class Sent:
     question: int | None = None
     lane: int = 2
     edits: list[str] = field(default_factory=list)
+    data: bytes = b""
+    name: str = ""
 
     @property
     def keys(self) -> list[str]:
@@ -121,7 +123,15 @@ class MemoryTransport:
             )
             self.cards[(effect.to, effect.case)] = sent
         elif isinstance(effect, SendFile):
-            sent = Sent(message_id, effect.to, effect.caption or effect.name, kind="file", lane=item.lane)
+            sent = Sent(
+                message_id,
+                effect.to,
+                effect.caption or effect.name,
+                kind="file",
+                lane=item.lane,
+                data=effect.data,
+                name=effect.name,
+            )
         else:
             assert isinstance(effect, Send)
             sent = Sent(
@@ -198,7 +208,8 @@ class MemoryTransport:
         return [m for m in self.sent if m.to == to]
 
     def texts(self, to: str) -> list[str]:
-        return [m.text for m in self.messages(to)]
+        """Text messages to ``to`` (files are listed by :meth:`messages`)."""
+        return [m.text for m in self.messages(to) if m.kind != "file"]
 
     def last(self, to: str) -> Sent | None:
         found = self.messages(to)

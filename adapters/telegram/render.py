@@ -25,7 +25,6 @@ from telegram import (
     ReplyParameters,
 )
 
-from bot.domain.ids import native_id
 from bot.messages import Button, EditCard, PostCard, Send
 
 PARSE_MODE = "HTML"
@@ -42,8 +41,12 @@ Signer = Callable[[str, str, int | None], str]
 Mention = tuple[int, str]
 
 
-def chat_id(address: str) -> int:
+def native_id(address: str) -> str:
     """``telegram:-100123`` → ``-100123``."""
+    return address.split(":", 1)[1]
+
+
+def chat_id(address: str) -> int:
     return int(native_id(address))
 
 

@@ -52,6 +52,8 @@ class InboxProcessor:
         self.processed = 0
         self.failed = 0
         self.latencies: list[float] = []
+        #: Called with (source, fact) for every fact of a committed update (metrics count them).
+        self.on_fact: Callable[[str, Fact], None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -113,6 +115,7 @@ class InboxProcessor:
 
     async def _apply(self, rows: Sequence[InboundRow]) -> None:
         works: list[Work] = []
+        applied: list[tuple[str, Fact]] = []
         async with self.store.transaction() as tx:
             for row in rows:
                 if not await self.store.finish_inbound(tx, row.id):
@@ -122,10 +125,14 @@ class InboxProcessor:
                 work = Work(tx, self.clock.now(), f"in:{row.id}")
                 for fact in facts:
                     await self.service.handle(work, fact)
+                    applied.append((row.source, fact))
                 works.append(work)
         self.processed += len(rows)
         for work in works:
             self.on_commit(work)
+        if self.on_fact is not None:
+            for source, fact in applied:
+                self.on_fact(source, fact)
 
     async def _quarantine(self, row: InboundRow) -> None:
         """Mark a failing update processed so it cannot block the others; its sealed payload is kept."""

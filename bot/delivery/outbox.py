@@ -83,11 +83,14 @@ class Sender:
         self._last_id = 0
         self._refreshing = asyncio.Lock()
         self._idle = asyncio.Event()
+        self._tidied = time.monotonic()
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
+        #: Called with every item the platform accepted (metrics measure page latency).
+        self.on_delivered: Callable[[Outgoing], None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -174,6 +177,9 @@ class Sender:
                 except Exception:
                     log.exception("could not read the outbox")
             moment = time.monotonic()
+            if moment - self._tidied > 60:
+                self.limiter.forget_idle(moment)
+                self._tidied = moment
             while self._delayed and self._delayed[0][0] <= moment:
                 _, name = heapq.heappop(self._delayed)
                 chat = self._chats.get(name)
@@ -251,6 +257,8 @@ class Sender:
             if isinstance(item.effect, PostCard):
                 card = (item.effect.case, CardRef(item.effect.to, result.message, result.thread))
             await self.store.finish_outgoing(item.id, "sent", card=card)
+            if self.on_delivered is not None:
+                self.on_delivered(item)
             return False
         if isinstance(result, RetryLater):
             self.limiter.hold(name, time.monotonic() + result.seconds)

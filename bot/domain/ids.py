@@ -32,16 +32,12 @@ def platform_of(address: str) -> Platform:
     return Platform(address.split(":", 1)[0])
 
 
-def native_id(address: str) -> str:
-    """The part after the platform prefix."""
-    return address.split(":", 1)[1]
+def command_prefix(chat: str) -> str:
+    """How commands start on a chat's platform: ``/`` on Telegram, ``!`` on Matrix (Element takes ``/``)."""
+    return "!" if platform_of(chat) == "matrix" else "/"
 
 
 def is_valid_address(address: str) -> bool:
     platform, sep, rest = address.partition(":")
     pattern = _IDENTITY.get(platform)
     return bool(sep) and pattern is not None and bool(pattern.match(rest))
-
-
-def is_matrix_room(address: str) -> bool:
-    return address.startswith("matrix:!")

@@ -7,7 +7,7 @@ functions, and the service persists the result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
@@ -179,14 +179,12 @@ class Case:
     outcome: Outcome | None = None
     resolved_at: datetime | None = None
     signed_off: bool | None = None
+    linked_ban: int | None = None
     content: CaseContent | None = field(default=None, compare=False)
 
     @property
     def is_open(self) -> bool:
         return self.state.is_open
-
-    def age(self, now: datetime) -> timedelta:
-        return now - self.created_at
 
     def with_state(self, state: CaseState, now: datetime) -> Case:
         return replace(self, state=state, updated_at=now)

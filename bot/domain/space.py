@@ -117,6 +117,3 @@ class Space:
 
     def policy(self, urgency: Urgency) -> EscalationPolicy:
         return self.escalation.get(urgency) or DEFAULT_POLICIES[urgency]
-
-    def has_team_room(self, chat: str) -> bool:
-        return chat in self.team_rooms

@@ -40,12 +40,13 @@ from bot.domain.model import (
 )
 from bot.messages import Effect, Outgoing
 from bot.ports import CardRef, Clock, InboundRow, StoredConversation, Timer
+from bot.store.admin import AdminQueries
 from bot.store.codec import decode_effect, dumps, encode_effect, loads
 
 GENESIS = "0" * 64
 _CASE_COLUMNS = (
     "id, ref, space, state, urgency, category, role, source, language, reporter, contact, created_at, "
-    "updated_at, acknowledged_at, acknowledged_by, assignees, outcome, resolved_at, signed_off, key_id"
+    "updated_at, acknowledged_at, acknowledged_by, assignees, outcome, resolved_at, signed_off, key_id, linked_ban"
 )
 
 
@@ -71,8 +72,8 @@ def migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def audit_hash(prev: str, at: float, actor: str, action: str, subject: str, detail: str) -> str:
-    record = json.dumps([prev, repr(at), actor, action, subject, detail], ensure_ascii=False)
+def audit_hash(prev: str, at: float, space: str, actor: str, action: str, subject: str, detail: str) -> str:
+    record = json.dumps([prev, repr(at), space, actor, action, subject, detail], ensure_ascii=False)
     return hashlib.sha256(record.encode()).hexdigest()
 
 
@@ -105,7 +106,6 @@ class SqliteStore:
             try:
                 for name in ("index", "transit", "buttons"):
                     self._secrets[name] = await self._ensure_secret(name)
-                await self._check_master_key()
                 await db.execute("COMMIT")
             except BaseException:
                 await db.execute("ROLLBACK")
@@ -149,15 +149,19 @@ class SqliteStore:
         await self.db.execute("INSERT INTO settings (name, value) VALUES (?, ?)", (setting, str(key_id)))
         return key
 
-    async def _check_master_key(self) -> None:
-        """Refuse to run with a master key that does not match the database (a clear early error)."""
-        async with self.db.execute("SELECT value FROM settings WHERE name = 'master_key.fingerprint'") as cur:
-            row = await cur.fetchone()
-        if row is None:
-            await self.db.execute(
-                "INSERT INTO settings (name, value) VALUES ('master_key.fingerprint', ?)",
-                (self.vault.fingerprint,),
-            )
+    async def rewrap_keys(self, batch: int = 500) -> int:
+        """Re-wrap data keys that are not wrapped by the primary master key (``haven rotate-key``).
+
+        Runs in short transactions so the bot keeps serving while a rotation goes on.
+        """
+        async with self.transaction():
+            async with self.db.execute("SELECT id, wrapped FROM keys WHERE wrapped IS NOT NULL") as cursor:
+                rows = [row for row in await cursor.fetchall() if not self.vault.wrapped_by_primary(row[1])][:batch]
+            for key_id, wrapped in rows:
+                await self.db.execute(
+                    "UPDATE keys SET wrapped = ? WHERE id = ?", (self.vault.wrap(self.vault.unwrap(wrapped)), key_id)
+                )
+        return len(rows)
 
     def secret(self, name: str) -> bytes:
         """A named secret that survives restarts and key rotation (e.g. for signing buttons)."""
@@ -330,15 +334,17 @@ class SqliteStore:
         return cursor.rowcount > 0
 
     def _outgoing(self, row: Sequence[Any]) -> Outgoing:
-        item_id, key, lane, payload, attempts = row[:5]
+        item_id, key, lane, payload, attempts, created_at = row[:6]
         effect = decode_effect(self._transit_open(payload, f"outbox/{key}"))
-        return Outgoing(id=item_id, key=key, lane=Lane(lane), effect=effect, attempts=attempts)
+        return Outgoing(
+            id=item_id, key=key, lane=Lane(lane), effect=effect, attempts=attempts, queued_at=_dt(created_at)
+        )
 
     async def due_outgoing(self, platform: Platform, now: datetime, limit: int = 100) -> list[Outgoing]:
         async with (
             self._lock,
             self.db.execute(
-                "SELECT id, key, lane, payload, attempts FROM outbox "
+                "SELECT id, key, lane, payload, attempts, created_at FROM outbox "
                 "WHERE state = 'pending' AND platform = ? AND not_before <= ? ORDER BY lane, id LIMIT ?",
                 (platform, _ts(now), limit),
             ) as cursor,
@@ -351,7 +357,7 @@ class SqliteStore:
         async with (
             self._lock,
             self.db.execute(
-                "SELECT id, key, lane, payload, attempts FROM outbox "
+                "SELECT id, key, lane, payload, attempts, created_at FROM outbox "
                 "WHERE state = 'pending' AND platform = ? AND id > ? ORDER BY id LIMIT ?",
                 (platform, after, limit),
             ) as cursor,
@@ -386,7 +392,7 @@ class SqliteStore:
         async with (
             self._lock,
             self.db.execute(
-                "SELECT id, key, lane, payload, attempts FROM outbox WHERE state = 'sending' ORDER BY id"
+                "SELECT id, key, lane, payload, attempts, created_at FROM outbox WHERE state = 'sending' ORDER BY id"
             ) as cursor,
         ):
             rows = list(await cursor.fetchall())
@@ -436,19 +442,39 @@ class SqliteStore:
 
     # --- audit -------------------------------------------------------------------------------
 
-    async def _audit(self, at: datetime, actor: str, action: str, subject: str, detail: str) -> None:
+    async def verify_audit(self) -> tuple[int, str | None, str]:
+        """Walk the hash chain: (entries checked, the first problem or None, the head hash)."""
+        previous = GENESIS
+        count = 0
+        async with (
+            self._lock,
+            self.db.execute(
+                "SELECT id, at, space, actor, action, subject, detail, prev_hash, hash FROM audit ORDER BY id"
+            ) as cursor,
+        ):
+            rows = list(await cursor.fetchall())
+        for row_id, at, space, actor, action, subject, detail, prev_hash, digest in rows:
+            if prev_hash != previous:
+                return count, f"entry {row_id}: the entry before it was removed or changed", previous
+            if audit_hash(prev_hash, at, space, actor, action, subject, detail) != digest:
+                return count, f"entry {row_id}: its content was changed after it was written", previous
+            previous = digest
+            count += 1
+        return count, None, previous
+
+    async def _audit(self, at: datetime, space: str, actor: str, action: str, subject: str, detail: str) -> None:
         async with self.db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1") as cursor:
             row = await cursor.fetchone()
         prev = str(row[0]) if row else GENESIS
         stamp = float(_ts(at) or 0.0)
-        digest = audit_hash(prev, stamp, actor, action, subject, detail)
+        digest = audit_hash(prev, stamp, space, actor, action, subject, detail)
         await self.db.execute(
-            "INSERT INTO audit (at, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (stamp, actor, action, subject, detail, prev, digest),
+            "INSERT INTO audit (at, space, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (stamp, space, actor, action, subject, detail, prev, digest),
         )
 
 
-class SqliteTx:
+class SqliteTx(AdminQueries):
     """A unit of work on :class:`SqliteStore` (see :class:`bot.ports.Tx`)."""
 
     def __init__(self, store: SqliteStore) -> None:
@@ -577,12 +603,6 @@ class SqliteTx:
         ) as cursor:
             return await self._reporter_row(await cursor.fetchone())
 
-    async def pseudonym_taken(self, space: SpaceId, pseudonym: Pseudonym) -> bool:
-        async with self.db.execute(
-            "SELECT 1 FROM reporters WHERE space = ? AND pseudonym = ?", (space, pseudonym)
-        ) as cursor:
-            return await cursor.fetchone() is not None
-
     async def save_reporter(self, reporter: Reporter) -> None:
         async with self.db.execute(
             "SELECT key_id FROM reporters WHERE space = ? AND pseudonym = ?",
@@ -654,6 +674,7 @@ class SqliteTx:
             case.outcome.value if case.outcome else None,
             _ts(case.resolved_at),
             None if case.signed_off is None else int(case.signed_off),
+            case.linked_ban,
         )
 
     async def add_case(self, case: Case) -> Case:
@@ -662,8 +683,8 @@ class SqliteTx:
         sealed = await self.store._seal(key_id, content.to_json(), f"case/{case.ref}")
         cursor = await self.db.execute(
             "INSERT INTO cases (state, urgency, category, role, source, language, reporter, contact, created_at, "
-            "updated_at, acknowledged_at, acknowledged_by, assignees, outcome, resolved_at, signed_off, ref, space, "
-            "key_id, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "updated_at, acknowledged_at, acknowledged_by, assignees, outcome, resolved_at, signed_off, linked_ban, "
+            "ref, space, key_id, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*self._case_values(case), case.ref, case.space, key_id, sealed),
         )
         return replace(case, id=CaseId(int(cursor.lastrowid or 0)), content=content)
@@ -674,7 +695,7 @@ class SqliteTx:
         await self.db.execute(
             "UPDATE cases SET state = ?, urgency = ?, category = ?, role = ?, source = ?, language = ?, "
             "reporter = ?, contact = ?, created_at = ?, updated_at = ?, acknowledged_at = ?, acknowledged_by = ?, "
-            "assignees = ?, outcome = ?, resolved_at = ?, signed_off = ? WHERE id = ?",
+            "assignees = ?, outcome = ?, resolved_at = ?, signed_off = ?, linked_ban = ? WHERE id = ?",
             (*self._case_values(case), case.id),
         )
         if case.content is not None:
@@ -706,7 +727,8 @@ class SqliteTx:
             resolved_at,
             signed_off,
             key_id,
-        ) = row[:20]
+            linked_ban,
+        ) = row[:21]
         content = None
         if content_blob is not None:
             data = await self.store._open(key_id, content_blob, f"case/{ref}")
@@ -731,18 +753,19 @@ class SqliteTx:
             outcome=Outcome(outcome) if outcome else None,
             resolved_at=_dt(resolved_at),
             signed_off=None if signed_off is None else bool(signed_off),
+            linked_ban=linked_ban,
             content=content,
         )
 
     async def case(self, ref: CaseRef) -> Case | None:
         async with self.db.execute(f"SELECT {_CASE_COLUMNS}, content FROM cases WHERE ref = ?", (ref,)) as cursor:
             row = await cursor.fetchone()
-        return await self._case_from_row(row, row[20]) if row else None
+        return await self._case_from_row(row, row[21]) if row else None
 
     async def case_by_id(self, case_id: CaseId) -> Case | None:
         async with self.db.execute(f"SELECT {_CASE_COLUMNS}, content FROM cases WHERE id = ?", (case_id,)) as cursor:
             row = await cursor.fetchone()
-        return await self._case_from_row(row, row[20]) if row else None
+        return await self._case_from_row(row, row[21]) if row else None
 
     async def cases(
         self,
@@ -775,8 +798,21 @@ class SqliteTx:
             row = await cursor.fetchone()
         if row is not None and row[0] is not None:
             await self.store._destroy_key(int(row[0]))
-        await self.db.execute("UPDATE cases SET content = NULL WHERE id = ?", (case_id,))
+        await self.db.execute(
+            "UPDATE cases SET content = NULL, purged_at = ? WHERE id = ?", (_ts(self.store.clock.now()), case_id)
+        )
         await self.db.execute("DELETE FROM case_messages WHERE case_id = ?", (case_id,))
+        await self.db.execute("DELETE FROM person_tokens WHERE case_id = ?", (case_id,))
+
+    async def purgeable_cases(self, space: SpaceId, closed_before: datetime) -> list[Case]:
+        """Closed cases of a space whose retention has run out and whose content still exists."""
+        async with self.db.execute(
+            f"SELECT {_CASE_COLUMNS} FROM cases WHERE space = ? AND state IN ('resolved', 'withdrawn') "
+            "AND purged_at IS NULL AND COALESCE(resolved_at, updated_at) < ? ORDER BY id",
+            (space, _ts(closed_before)),
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        return [await self._case_from_row(row) for row in rows]
 
     async def add_event(self, case_id: CaseId, event: CaseEvent) -> None:
         await self.db.execute(
@@ -893,6 +929,14 @@ class SqliteTx:
         cursor = await self.db.execute(sql, params)
         return cursor.rowcount
 
+    async def pending_timers(self, kind: str) -> list[Timer]:
+        async with self.db.execute(
+            "SELECT id, kind, due, case_id, data FROM timers WHERE kind = ? AND fired_at IS NULL AND cancelled = 0 "
+            "ORDER BY due, id",
+            (kind,),
+        ) as cursor:
+            return [self._timer(row) for row in await cursor.fetchall()]
+
     async def timers(self, case: CaseId) -> list[Timer]:
         async with self.db.execute(
             "SELECT id, kind, due, case_id, data FROM timers WHERE case_id = ? AND fired_at IS NULL AND cancelled = 0 "
@@ -903,8 +947,10 @@ class SqliteTx:
 
     # --- audit and settings ------------------------------------------------------------------
 
-    async def audit(self, at: datetime, actor: str, action: str, subject: str = "", detail: str = "") -> None:
-        await self.store._audit(at, actor, action, subject, detail)
+    async def audit(
+        self, at: datetime, space: SpaceId | str, actor: str, action: str, subject: str = "", detail: str = ""
+    ) -> None:
+        await self.store._audit(at, space, actor, action, subject, detail)
 
     async def setting(self, name: str) -> str | None:
         return await self.store._get_setting(name)

@@ -304,8 +304,9 @@ async def test_timers_fire_once_and_can_be_cancelled(store: SqliteStore) -> None
 
 async def test_the_audit_trail_is_a_hash_chain_and_append_only(store: SqliteStore) -> None:
     async with store.transaction() as tx:
-        await tx.audit(NOW, "memory:ana", "case.viewed", "K7F-3QX")
-        await tx.audit(NOW, "memory:cora", "team.add", "memory:dan")
+        await tx.audit(NOW, "demo", "memory:ana", "case.viewed", "K7F-3QX")
+        await tx.audit(NOW, "other", "memory:cora", "team.add", "memory:dan")
+        assert [e.action for e in await tx.audit_entries(SpaceId("demo"))] == ["case.viewed"]
     raw = sqlite3.connect(store.path)
     rows = raw.execute("SELECT prev_hash, hash FROM audit ORDER BY id").fetchall()
     assert rows[1][0] == rows[0][1]

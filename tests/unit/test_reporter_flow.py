@@ -23,9 +23,9 @@ from bot.messages import (
     Unsupported,
 )
 from flows import reporter, texts
-from flows.common import AddToCase, Env, FileCase, Forget, Reply, UpdateCase, WithdrawCase
+from flows.common import AddToCase, Env, FileCase, Forget, Reply, SetLanguage, UpdateCase, WithdrawCase
 from flows.report import Draft, Step
-from flows.reporter import Conversation, Mode, SetLanguage
+from flows.reporter import Conversation, Mode
 from tests.conftest import demo_space
 
 CATALOGS = Catalogs()
@@ -355,7 +355,7 @@ def test_without_a_language_hint_the_language_is_asked_once_then_the_message_rep
     assert not any(isinstance(a, FileCase) for a in actions)
     conv, actions = step(conv.to_json(), text("2"))
     assert SetLanguage("sv") in actions
-    replayed = reporter.replay_fact(conv.to_json(), text("x"))
+    replayed = reporter.replay_fact(conv.to_json(), ME)
     assert replayed == CommandReceived(ME, "report", "Someone is harassing me")
 
 
@@ -369,3 +369,19 @@ def test_conversation_state_survives_a_json_round_trip() -> None:
         Mode.WHICH_CASE, 7, {"step": "role"}, CaseRef("AAA-AAA"), "role", ("x",), (CaseRef("AAA-AAA"),), {"text": "hi"}
     )
     assert Conversation.from_json(conv.to_json()) == conv
+
+
+@pytest.mark.parametrize("typed", ["SOS", "sos!", "Emergency", "🆘 Emergency", "help me"])
+def test_typing_emergency_on_its_own_takes_the_fast_track_from_any_mode(typed: str) -> None:
+    for state in (None, in_report()):
+        _, actions = step(state, text(typed))
+        assert any(isinstance(a, FileCase) and a.urgency == Urgency.EMERGENCY for a in actions), (typed, state)
+
+
+def test_bare_command_words_work_when_nothing_else_is_going_on() -> None:
+    conv, _ = step(None, text("report"))
+    assert conv.mode == Mode.REPORT
+    _, actions = step(None, text("Status"))
+    assert replies(actions) == [CATALOGS.render(texts.status(()), "en")]
+    conv, actions = step(in_report(), text("help"))
+    assert conv.mode == Mode.REPORT, "inside a report, a word is an answer, not a command"
