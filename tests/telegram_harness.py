@@ -16,11 +16,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from adapters.telegram import buttons, wiring
+from adapters.telegram.render import native_id
 from adapters.telegram.transport import TelegramTransport
 from bot.bootstrap import assemble, open_store
 from bot.clock import ManualClock
 from bot.config import TelegramSettings
-from bot.domain.ids import ChatAddress, native_id
+from bot.domain.ids import ChatAddress
 from bot.domain.space import Space
 from bot.ports import RateLimits
 from bot.runtime import Haven
@@ -64,14 +65,25 @@ class TelegramHarness:
         self.room = space.team_rooms[0]
         self.room_id = int(self.room.split(":", 1)[1])
         self.cards: dict[str, int] = {}  # case reference → card message id, refreshed by settle()
+        self.people = dict(PEOPLE)
 
     # --- the people's side -------------------------------------------------------------------
 
     def address(self, who: str) -> str:
-        return address(who)
+        return f"telegram:{self.user(who)}"
 
     def user(self, who: str) -> int:
-        return PEOPLE[who]
+        """Everyone has a Telegram user id; people the journeys name on the fly get a new one."""
+        if who not in self.people:
+            self.people[who] = max(self.people.values()) + 1
+        return self.people[who]
+
+    async def _ensure(self, who: str) -> int:
+        user = self.user(who)
+        if user not in self.server.users:
+            await self.server.add_user(user, who.title(), language_code="en")
+            self.server.users[user].started = True
+        return user
 
     async def say(
         self,
@@ -83,9 +95,10 @@ class TelegramHarness:
         thread: int | None = None,
         reply_to: int | None = None,
     ) -> None:
-        self.server.users[self.user(who)].language_code = language
+        user = await self._ensure(who)
+        self.server.users[user].language_code = language
         await self.server.user_sends_text(
-            self.user(who), text, chat_id=chat, message_thread_id=thread, reply_to_message_id=reply_to
+            user, text, chat_id=chat, message_thread_id=thread, reply_to_message_id=reply_to
         )
         await self.settle()
 
@@ -119,10 +132,16 @@ class TelegramHarness:
     # --- reading -----------------------------------------------------------------------------
 
     def messages(self, who: str) -> list[StoredMessage]:
-        return [m for m in self.server.sent_messages(self.user(who), include_deleted=False) if m.text is not None]
+        """The bot's texts and files in the private chat with ``who``."""
+        sent = self.server.sent_messages(self.user(who), include_deleted=False)
+        return [m for m in sent if m.text is not None or "document" in m.json]
 
     def received(self, who: str) -> list[str]:
-        return [m.text or "" for m in self.messages(who)]
+        return [m.text or m.json["document"].get("file_name", "") for m in self.messages(who)]
+
+    def files(self, who: str) -> list[tuple[str, bytes]]:
+        documents = [m.json["document"] for m in self.messages(who) if "document" in m.json]
+        return [(d.get("file_name", ""), self.server.file_bytes(d["file_id"])) for d in documents]
 
     def last(self, who: str) -> str:
         texts = self.received(who)

@@ -1988,6 +1988,10 @@ class FakeBotApi:
         sent = self.sent_messages(chat_id)
         return sent[-1] if sent else None
 
+    def file_bytes(self, file_id: str) -> bytes:
+        """The content of a stored file (what downloading it through getFile returns)."""
+        return self._files[file_id].data
+
     def calls(self, method: str) -> list[ApiRequest]:
         return [r for r in self.requests if r.method.lower() == method.lower()]
 
