@@ -31,17 +31,22 @@ def create(
 
 
 def command_menus(translator: Translator, team_rooms: Sequence[str] = ()) -> list[Menu]:
-    """Reporter commands for every chat and for private chats, team commands for the team rooms:
-    in English for everyone, and once per shipped language (Telegram wants two-letter codes)."""
+    """Reporter commands for every chat and for private chats, team commands for the team rooms: in
+    English for everyone, and in each shipped language that translates them (Telegram wants
+    two-letter codes; a language whose menu would be the English one needs no menu of its own)."""
     codes: dict[str, str] = {"": "en"}
     for language in translator.languages:
         code = language.split("_", 1)[0].lower()
         if re.fullmatch(r"[a-z]{2}", code) and code != "en":
             codes.setdefault(code, language)
     found: list[Menu] = []
+    english: tuple[Any, ...] = ()
     for code, language in codes.items():
         reporter = tuple((name, translator.render(text, language)) for name, text in menus.REPORTER)
         team = tuple((name, translator.render(text, language)) for name, text in menus.TEAM)
+        if code and (reporter, team) == english:
+            continue
+        english = english or (reporter, team)
         found += [Menu("default", code, reporter), Menu("all_private_chats", code, reporter)]
         found += [Menu(chat_id(room), code, team) for room in team_rooms]
     return found

@@ -17,9 +17,11 @@ import pytest
 
 from adapters.telegram import buttons
 from adapters.telegram.transport import TelegramTransport
+from adapters.telegram.wiring import command_menus
 from bot.config import TelegramSettings
 from bot.domain.ids import CaseRef, ChatAddress, SpaceId
 from bot.domain.model import Lane
+from bot.i18n import Catalogs
 from bot.messages import (
     Ambiguous,
     Delivered,
@@ -107,7 +109,7 @@ async def test_a_deep_link_chooses_the_space(tmp_path: Path) -> None:
         assert h.last("rita") == "Is anyone in danger right now?", "the space is not asked again"
 
 
-@pytest.mark.parametrize(("code", "language"), [("sv", "sv"), ("ky", "ky"), ("pt-br", "en")])
+@pytest.mark.parametrize(("code", "language"), [("sv", "sv"), ("ky", "ky"), ("pt-br", "pt_BR"), ("nl", "en")])
 async def test_the_first_language_comes_from_the_telegram_client(h: TelegramHarness, code: str, language: str) -> None:
     await h.say("rita", "/report My bag was stolen", language=code)
     ref = reference_in(h.received("rita")[-2])
@@ -199,12 +201,13 @@ async def test_card_buttons_from_strangers_are_refused(h: TelegramHarness) -> No
 
 
 async def test_command_menus_per_language_and_scope(tmp_path: Path) -> None:
+    expected = len(command_menus(Catalogs(), [f"telegram:{ROOM}"]))
     async with FakeBotApi(DEFAULT_TOKEN) as server:
         for name, user in PEOPLE.items():
             await server.add_user(user, name.title(), language_code="sv" if name == "rita" else "en")
             server.users[user].started = True
         async with telegram_haven(tmp_path, server=server) as h:
-            await h.server.wait_until(lambda: len(server.calls("setMyCommands")) == 9, what="the menus")
+            await h.server.wait_until(lambda: len(server.calls("setMyCommands")) == expected, what="the menus")
             while await h.haven.store.recall("telegram.menus") is None:  # noqa: ASYNC110 - the store has no event
                 await asyncio.sleep(0.01)
         rita = {c["command"]: c["description"] for c in server.commands_seen_by(RITA)}
@@ -215,7 +218,7 @@ async def test_command_menus_per_language_and_scope(tmp_path: Path) -> None:
         assert room["ack"] == "Acknowledge a case: stops its escalation" and "report" not in room
         async with telegram_haven(tmp_path, server=server) as again:
             await again.command("rita", "status")
-        assert len(server.calls("setMyCommands")) == 9, "unchanged menus are not sent again after a restart"
+        assert len(server.calls("setMyCommands")) == expected, "unchanged menus are not sent again after a restart"
 
 
 # --- who gets an answer ----------------------------------------------------------------------------------
