@@ -8,7 +8,7 @@ Acknowledging cancels every remaining step of the case.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -143,9 +143,8 @@ class Escalation:
         first = index == 0 and repeat == 0
         found = route(space, case, step.notify, work.now, first=first)
         lane = self.lane(case)
-        for person in found.people:
-            page = cards.page_text(case, space, repeat or index)
-            await self.speaker.tell(work, person, space, page, lane, case=case.ref, rows=cards.page_buttons(case))
+        detail = {"step": index, "repeat": repeat, "target": step.notify.value, "rota_hole": found.rota_hole}
+        await self._page_people(work, case, space, found.people, repeat or index, detail)
         if found.people and not excluded(case, space):
             mentioned = ", ".join(p.name for p in found.people)
             text = self.speaker.render(cards.room_page(case, mentioned), space.team_language)
@@ -154,23 +153,20 @@ class Escalation:
                 await work.send(Send(room, text, case=case.ref, in_thread=True, mentions=mentions), lane)
         if found.rota_hole:
             await self.tell_coordinators(work, space, cards.rota_hole(case), lane)
-        assert case.id is not None
-        await work.tx.add_event(
-            case.id,
-            CaseEvent(
-                work.now,
-                "system",
-                "paged",
-                {
-                    "step": index,
-                    "repeat": repeat,
-                    "target": step.notify.value,
-                    "people": [p.key for p in found.people],
-                    "rota_hole": found.rota_hole,
-                },
-            ),
-        )
         return list(found.people)
+
+    async def _page_people(
+        self, work: Work, case: Case, space: Space, people: Sequence[Person], repeat: int, detail: Mapping[str, object]
+    ) -> None:
+        """Page each person privately and record the page in the case's history."""
+        assert case.id is not None
+        for person in people:
+            page = cards.page_text(case, space, repeat)
+            await self.speaker.tell(
+                work, person, space, page, self.lane(case), case=case.ref, rows=cards.page_buttons(case)
+            )
+        event = CaseEvent(work.now, "system", "paged", {**detail, "people": [p.key for p in people]})
+        await work.tx.add_event(case.id, event)
 
     async def page_instead(self, work: Work, case: Case, space: Space, unreachable: Identity) -> None:
         """A paged person cannot be reached: page the next people in the policy now, not at the next step."""
@@ -185,26 +181,8 @@ class Escalation:
             if event.kind == "paged" and unreachable in event.detail.get("people", ()):
                 step = int(event.detail.get("step", 0))
         index, target, people = self._next_reachable(work, case, space, step, unreachable)
-        for person in people:
-            page = cards.page_text(case, space, 1)
-            await self.speaker.tell(
-                work, person, space, page, self.lane(case), case=case.ref, rows=cards.page_buttons(case)
-            )
-        await work.tx.add_event(
-            case.id,
-            CaseEvent(
-                work.now,
-                "system",
-                "paged",
-                {
-                    "step": index,
-                    "repeat": 0,
-                    "target": target.value,
-                    "people": [p.key for p in people],
-                    "instead_of": unreachable,
-                },
-            ),
-        )
+        detail = {"step": index, "repeat": 0, "target": target.value, "instead_of": unreachable}
+        await self._page_people(work, case, space, people, 1, detail)
 
     @staticmethod
     def _next_reachable(

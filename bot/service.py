@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.administration import Administration
 from bot.directory import Directory
-from bot.domain.ids import CaseRef, ChatAddress, Identity, Platform, command_prefix
+from bot.domain.ids import CaseRef, Identity, Platform, command_prefix
 from bot.domain.model import (
     Case,
     CaseContent,
@@ -33,7 +33,7 @@ from bot.domain.reference import new_pseudonym, new_reference
 from bot.domain.routing import excluded, named_in, on_call
 from bot.domain.space import ContactKind, Space
 from bot.escalation import ESCALATE, HANDOVER, QUIET, UNCLAIMED, Escalation
-from bot.i18n import Renderable, lines
+from bot.i18n import lines
 from bot.messages import (
     ChatFact,
     ChoicePicked,
@@ -53,7 +53,6 @@ from flows.common import (
     FileCase,
     Forget,
     Reply,
-    Rows,
     SetLanguage,
     SignOff,
     UpdateCase,
@@ -127,7 +126,9 @@ class Service:
         if not self._flood_allows(origin.chat, work.now, fact):
             if self._flood_warn(origin.chat):
                 stored = await work.tx.conversation(origin.chat)
-                await self._say(work, origin.chat, texts.SLOW_DOWN, (stored.language if stored else None) or "en")
+                await self.speaker.say(
+                    work, origin.chat, texts.SLOW_DOWN, (stored.language if stored else None) or "en"
+                )
             return
         await self._reporter(work, fact)
 
@@ -207,25 +208,13 @@ class Service:
                 mode = reporter.Mode.IDLE if conv.mode in (reporter.Mode.REPORT, reporter.Mode.RESUME) else conv.mode
                 stored.state = replace(conv, draft=None, mode=mode).to_json()
                 stored.has_draft = False
-                await self._say(work, stored.chat, texts.DRAFT_EXPIRED, language)
+                await self.speaker.say(work, stored.chat, texts.DRAFT_EXPIRED, language)
             elif not stored.reminded:
                 stored.reminded = True
-                await self._say(work, stored.chat, texts.DRAFT_REMINDER, language)
+                await self.speaker.say(work, stored.chat, texts.DRAFT_REMINDER, language)
             else:
                 continue
             await work.tx.save_conversation(stored)
-
-    async def _say(
-        self,
-        work: Work,
-        chat: ChatAddress,
-        text: Renderable,
-        language: str,
-        rows: Rows = (),
-        question: int | None = None,
-        lane: Lane = Lane.CONVERSATION,
-    ) -> None:
-        await self.speaker.say(work, chat, text, language, rows, question, lane)
 
     # --- the reporter's side -------------------------------------------------------------------
 
@@ -242,7 +231,7 @@ class Service:
                 else:
                     done = await self._offer_signoff(work, stored, origin, code, language)
                 if not done:
-                    await self._say(work, origin.chat, texts.INVALID_CODE, language)
+                    await self.speaker.say(work, origin.chat, texts.INVALID_CODE, language)
                 return
             chosen = self.directory.get(argument.lower())
             if chosen is not None:
@@ -257,7 +246,7 @@ class Service:
             and not reporter.is_emergency(fact, env)
             and await self._blocked(work, space, origin, fact)
         ):
-            await self._say(
+            await self.speaker.say(
                 work,
                 origin.chat,
                 lines(texts.BLOCKED, texts.contacts_block(space, (ContactKind.EMERGENCY,))),
@@ -315,7 +304,7 @@ class Service:
             language = stored.language or "en"
             if isinstance(action, Reply):
                 conv = reporter.Conversation.from_json(stored.state)
-                await self._say(work, origin.chat, action.text, language, action.rows, conv.question)
+                await self.speaker.say(work, origin.chat, action.text, language, action.rows, conv.question)
             elif isinstance(action, SetLanguage):
                 stored.language = action.language
                 replayed = reporter.replay_fact(stored.state, origin)
@@ -463,7 +452,7 @@ class Service:
         language = stored.language or "en"
         for action in outcome.actions:
             if isinstance(action, Reply):
-                await self._say(work, origin.chat, action.text, language, action.rows, conv.question, lane)
+                await self.speaker.say(work, origin.chat, action.text, language, action.rows, conv.question, lane)
         return outcome.state
 
     async def _offer_signoff(
@@ -491,7 +480,7 @@ class Service:
         conv = reporter.Conversation.from_json(stored.state)
         for action in outcome.actions:
             if isinstance(action, Reply):
-                await self._say(work, origin.chat, action.text, stored.language, action.rows, conv.question)
+                await self.speaker.say(work, origin.chat, action.text, stored.language, action.rows, conv.question)
         stored.updated_at = work.now
         await work.tx.save_conversation(stored)
         return True
@@ -633,7 +622,7 @@ class Service:
             await work.tx.audit(work.now, space.id, f"reporter:{who.pseudonym}", "reporter.forget", space.id)
         language = stored.language or "en"
         await work.tx.delete_conversation(origin.chat)
-        await self._say(work, origin.chat, texts.forgotten(open_refs, closed), language)
+        await self.speaker.say(work, origin.chat, texts.forgotten(open_refs, closed), language)
         stored.state = {"_forgotten": True}
 
     # --- the team's side -----------------------------------------------------------------------
