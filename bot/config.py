@@ -11,14 +11,14 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain.durations import DurationError, parse_duration
-from bot.domain.ids import SPACE_ID, ChatAddress, Identity, SpaceId, is_valid_address, platform_of
+from bot.domain.ids import SPACE_ID, ChatAddress, Identity, SpaceId, is_valid_address, native_id, platform_of
 from bot.domain.model import Person, Urgency
 from bot.domain.rota import Rota, Shift, WeeklyShift, parse_weekdays
 from bot.domain.space import (
@@ -84,6 +84,8 @@ class MatrixSettings:
     access_token: str | None = field(default=None, repr=False)
     device_name: str = "Haven"
     limits: RateLimits = field(default_factory=lambda: MATRIX_LIMITS)
+    #: Native ids of the spaces' Matrix team rooms: the only group rooms the bot joins.
+    team_rooms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -788,6 +790,8 @@ def parse(
     rooms = [room for s in spaces for room in s.team_rooms]
     for room in {room for room in rooms if rooms.count(room) > 1}:
         r.problem("spaces.team_room", f"{room!r} is the team room of several spaces", "give each space its own room")
+    if matrix is not None:
+        matrix = replace(matrix, team_rooms=tuple(native_id(room) for room in rooms if platform_of(room) == "matrix"))
     reporting = _reporting(r, data.get("reporting"))
     operations = _operations(r, data.get("operations"))
     if r.problems or storage is None:
