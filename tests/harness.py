@@ -7,6 +7,7 @@ People are named by first name: ``rita`` reports, ``ana``/``ben`` respond, ``cor
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -184,5 +185,11 @@ def _memory(tmp_path: Path) -> AbstractAsyncContextManager[Harness]:
     return memory_haven(tmp_path, demo_space())  # type: ignore[return-value]
 
 
+def _matrix(tmp_path: Path) -> AbstractAsyncContextManager[Harness]:
+    # Imported lazily: only the Matrix journeys need nio and a homeserver.
+    module = importlib.import_module("tests.matrix_harness")
+    return module.matrix_haven(tmp_path)  # type: ignore[no-any-return]
+
+
 #: Every transport's journey harness. The contract suite runs every journey on each of them.
-FACTORIES: dict[str, HarnessFactory] = {"memory": _memory}
+FACTORIES: dict[str, HarnessFactory] = {"memory": _memory, "matrix": _matrix}
