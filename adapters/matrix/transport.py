@@ -357,7 +357,7 @@ class MatrixTransport:
                 log.warning("matrix: cannot join a configured team room (%s); invite the bot", joined.status_code)
         await self._check_rate_limit()
         self.ready.set()
-        log.info("matrix: connected (%d rooms)", len(client.rooms))
+        log.info("matrix: connected; receiving and sending")
 
     async def _check_rate_limit(self) -> None:
         """Say whether the homeserver's message rate limit applies to the bot, and how to lift it."""
