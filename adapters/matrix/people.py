@@ -106,7 +106,7 @@ class MatrixPerson:
     async def sync(self, timeout_ms: int = 0) -> SyncResponse:
         """One ``sync_forever`` round: sync, publish keys, learn devices, claim keys, send to-device."""
         client = self.client
-        response = await client.sync(timeout=timeout_ms)
+        response = await client.sync(timeout=timeout_ms, sync_filter={"room": {"timeline": {"limit": 100}}})
         if not isinstance(response, SyncResponse):
             raise PersonError(f"{self.user_id}: sync failed: {response}")
         if client.should_upload_keys:

@@ -85,7 +85,7 @@ log = logging.getLogger(__name__)
 
 SOURCE: Final = "matrix"
 CURSOR: Final = "matrix.sync_token"
-PENDING: Final = "matrix.undecrypted"
+PENDING_FILE: Final = "undecrypted.json"
 TXN_PREFIX: Final = "matrix.txn_prefix"
 MEGOLM: Final = "m.megolm.v1.aes-sha2"
 ENCRYPTION_STATE: Final = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}}
@@ -129,7 +129,7 @@ def _private_dir(path: Path) -> Path:
     return path
 
 
-def _read_json(path: Path) -> dict[str, str]:
+def _read_json(path: Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else {}
 
 
@@ -179,6 +179,7 @@ class MatrixTransport:
         self._room_locks: dict[str, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
+        self._delivering = 0
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -212,7 +213,7 @@ class MatrixTransport:
         if self.client.olm is None:
             raise MatrixStartError(f"the encryption store in {store} could not be opened")
         self._token = await sink.recall(CURSOR)
-        self._pending = json.loads(await sink.recall(PENDING) or "{}")
+        self._pending = _read_json(store / PENDING_FILE)
         prefix = await sink.recall(TXN_PREFIX)
         if prefix is None:
             prefix = "haven" + secrets.token_hex(4)
@@ -324,14 +325,21 @@ class MatrixTransport:
                 items.extend(await self._room_events(room_id, info, since))
         items.extend(await self._retry_undecrypted())
         if self._pending.keys() - before.keys():
-            await self.sink.remember(PENDING, json.dumps(before | self._pending))
+            self._save_pending(before | self._pending)
         await self.sink.record(SOURCE, items, cursor=(CURSOR, response.next_batch))
         if self._pending.keys() != before.keys():
-            await self.sink.remember(PENDING, json.dumps(self._pending))
+            self._save_pending(self._pending)
         self._token = response.next_batch
         self.last_contact = datetime.now(UTC)
         async with self._synced:
             self._synced.notify_all()
+
+    def _save_pending(self, pending: Mapping[str, Any]) -> None:
+        """Keep the messages set aside in the store directory (which already names rooms and people),
+        written before the sync token moves past them."""
+        path = Path(self.settings.store_path) / PENDING_FILE
+        _write_private(path.with_suffix(".tmp"), json.dumps(pending))
+        os.replace(path.with_suffix(".tmp"), path)
 
     async def _housekeeping(self) -> None:
         """What ``sync_forever`` does after each sync: publish our keys, learn others', send to-device."""
@@ -549,6 +557,7 @@ class MatrixTransport:
             await asyncio.wait_for(self.ready.wait(), self.ready_timeout)
         except TimeoutError:
             return Failed("not connected to the homeserver yet")
+        self._delivering += 1
         try:
             room_id = await self._room_for(native_id(item.effect.to))
             lock = self._room_locks.setdefault(room_id, asyncio.Lock())
@@ -560,10 +569,11 @@ class MatrixTransport:
             return Unreachable(str(error))
         except _NotYet as error:
             return Failed(str(error))
-        except aiohttp.ClientConnectorError as error:
+        except (aiohttp.ClientError, TimeoutError) as error:  # before anything was sent
             return Failed(f"homeserver unreachable: {type(error).__name__}")
         finally:
-            if self._stopped and self.client is not None:
+            self._delivering -= 1
+            if self._stopped and not self._delivering and self.client is not None:
                 await self.client.close()  # draining after stop(): leave no connection open
 
     async def _room_for(self, target: str) -> str:
