@@ -241,6 +241,16 @@ async def test_reactions_ack_only_on_cards_even_unencrypted(harness: MatrixHarne
     assert "has seen your emergency report" in h.last("rita")
 
 
+async def test_bad_input_gets_a_clear_answer_in_the_team_room_and_in_private(harness: MatrixHarness) -> None:
+    h = harness
+    await h.room_command("ana", "frobnicate")
+    assert "I do not know the command !frobnicate" in h.room_texts()[-1]
+    await h.command("rita", "status")
+    await h.say("rita", "y" * 40_000)  # near the homeserver's event size limit once encrypted
+    assert "too long" in h.last("rita")
+    assert h.transport is not None and h.transport.last_contact is not None
+
+
 async def test_a_long_message_arrives_whole_in_several_events(harness: MatrixHarness) -> None:
     h = harness
     await h.command("rita", "status")
