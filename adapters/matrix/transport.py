@@ -450,7 +450,6 @@ class MatrixTransport:
                 for e in events
             )
             events = await self._gap(room_id, info.timeline.prev_batch, None if joined_now else since) + events
-        room = client.rooms.get(room_id)
         items = []
         for event in events:
             source = getattr(event, "source", None)
@@ -464,8 +463,6 @@ class MatrixTransport:
                 continue  # an encrypted payload replayed from another room
             if inbound.worth_recording(payload):
                 items.append((str(source["event_id"]), payload))
-        if room is not None and room.encrypted and client.olm is not None:
-            client.olm.update_tracked_users(room)
         return items
 
     async def _gap(self, room_id: str, start: str, end: str | None) -> list[Any]:
@@ -507,7 +504,8 @@ class MatrixTransport:
             return
         self._pending[event.event_id] = {"room": room_id, "event": event.source, "first_seen": time.time()}
         event.room_id = room_id
-        with contextlib.suppress(LocalProtocolError):  # already asked for this session
+        # Best effort: LocalProtocolError means we already asked for this session.
+        with contextlib.suppress(LocalProtocolError, aiohttp.ClientError, TimeoutError):
             await client.request_room_key(event)
         log.info("matrix: a message could not be decrypted yet; asked for its keys")
 
