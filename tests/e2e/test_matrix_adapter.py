@@ -163,6 +163,7 @@ async def test_a_room_key_that_arrives_late_still_opens_the_message(harness: Mat
             break
         await h.people["rita"].sync(timeout_ms=50)
     assert event_id in h.transport._pending
+    assert h.transport.client is not None and h.transport.client.outgoing_key_requests, "the bot asked for the key"
     rita = h.people["rita"]
     for number, messages in enumerate(late_keys):
         path = f"/_matrix/client/v3/sendToDevice/m.room.encrypted/late-{number}-{time.monotonic_ns()}"
