@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain.durations import DurationError, parse_duration
-from bot.domain.ids import SPACE_ID, ChatAddress, Identity, SpaceId, is_valid_address, platform_of
+from bot.domain.ids import SPACE_ID, ChatAddress, Identity, SpaceId, is_valid_address, native_id, platform_of
 from bot.domain.model import Person, Urgency
 from bot.domain.rota import Rota, Shift, WeeklyShift, parse_weekdays
 from bot.domain.space import (
@@ -86,6 +86,8 @@ class MatrixSettings:
     access_token: str | None = field(default=None, repr=False)
     device_name: str = "Haven"
     limits: RateLimits = field(default_factory=lambda: MATRIX_LIMITS)
+    #: Native ids of the spaces' Matrix team rooms: the only group rooms the bot joins.
+    team_rooms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -824,6 +826,8 @@ def parse(
         r.problem("spaces.team_room", f"{room!r} is the team room of several spaces", "give each space its own room")
     if telegram is not None:
         telegram = replace(telegram, team_rooms=tuple(room for room in rooms if platform_of(room) == "telegram"))
+    if matrix is not None:
+        matrix = replace(matrix, team_rooms=tuple(native_id(room) for room in rooms if platform_of(room) == "matrix"))
     reporting = _reporting(r, data.get("reporting"))
     operations = _operations(r, data.get("operations"))
     if r.problems or storage is None:

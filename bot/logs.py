@@ -22,6 +22,7 @@ _SECRETS = [
     (re.compile(r"matrix:[@!][^\s,;]+"), "matrix:<id>"),
     (re.compile(r"@[A-Za-z0-9._=\-/]+:[A-Za-z0-9.\-]+(:\d+)?"), "<matrix-user>"),
     (re.compile(r"!\w+:[A-Za-z0-9.\-]+(:\d+)?"), "<matrix-room>"),
+    (re.compile(r"(?<![\w!])![A-Za-z0-9_\-]{20,}"), "<matrix-room>"),  # room version 12: no server part
     (re.compile(r"syt_[A-Za-z0-9_]+"), "<token>"),
     (re.compile(r"(?i)(access_token|password|token)=[^&\s]+"), r"\1=<secret>"),
 ]

@@ -300,6 +300,7 @@ class Service:
     async def _run(
         self, work: Work, stored: StoredConversation, origin: Origin, actions: tuple[Any, ...], env: Env
     ) -> None:
+        replayed: ChatFact | None = None
         for action in actions:
             language = stored.language or "en"
             if isinstance(action, Reply):
@@ -309,11 +310,7 @@ class Service:
                 stored.language = action.language
                 replayed = reporter.replay_fact(stored.state, origin)
                 stored.state = {**stored.state, "replay": None}
-                if replayed is not None:
-                    env = replace(env, render=self.speaker.renderer(action.language))
-                    outcome = reporter.handle(stored.state, replayed, env)
-                    stored.state = outcome.state
-                    await self._run(work, stored, origin, outcome.actions, env)
+                env = replace(env, render=self.speaker.renderer(action.language))
             elif isinstance(action, FileCase):
                 await self._file(work, stored, origin, action, env)
             elif isinstance(action, AddToCase):
@@ -326,6 +323,11 @@ class Service:
                 await self._forget(work, stored, origin)
             elif isinstance(action, SignOff):
                 await self._sign_off(work, stored, origin, action)
+        if replayed is not None:
+            # The message held while the language was asked is answered after the confirmation.
+            outcome = reporter.handle(stored.state, replayed, env)
+            stored.state = outcome.state
+            await self._run(work, stored, origin, outcome.actions, env)
 
     async def _reporter_record(self, work: Work, space: Space, origin: Origin, language: str) -> Reporter:
         found = await work.tx.reporter_by_identity(space.id, origin.sender)

@@ -310,9 +310,10 @@ class Teamwork:
     # --- a responder's own conversations: verbal reports and reviews --------------------------------
 
     @staticmethod
-    def flow_chat(chat: ChatAddress) -> ChatAddress:
-        """Responder flows keep their state apart from the person's reporter conversation."""
-        return ChatAddress(f"{chat}#team")
+    def flow_chat(person: str) -> ChatAddress:
+        """A responder's own flows are keyed by the person (their private chat may be a room on Matrix),
+        apart from any reporter conversation they have."""
+        return ChatAddress(f"{person}#team")
 
     async def _new_report(self, work: Work, fact: ChatFact, room: Space | None) -> None:
         origin = fact.origin
@@ -339,7 +340,7 @@ class Teamwork:
         origin = fact.origin
         if not origin.private or not isinstance(fact, TextReceived | ChoicePicked):
             return False
-        stored = await work.tx.conversation(self.flow_chat(origin.chat))
+        stored = await work.tx.conversation(self.flow_chat(origin.sender))
         if stored is None or not stored.state.get("flow"):
             return False
         space = self.directory.get(str(stored.state.get("space", "")))
@@ -365,7 +366,7 @@ class Teamwork:
         person = space.person(origin.sender)
         assert person is not None
         language = self.speaker.language_of(person, space)
-        chat = self.flow_chat(origin.chat)
+        chat = self.flow_chat(origin.sender)
         if state is None:
             await work.tx.delete_conversation(chat)
         else:

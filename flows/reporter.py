@@ -73,6 +73,7 @@ class Mode(StrEnum):
     LOCATION = "location"
     WHICH_CASE = "which-case"
     FORGET = "forget"
+    SIGNOFF = "signoff"
 
 
 QUICK_STEPS = ("offer", "role", "category", "involved", "contact")
@@ -404,6 +405,8 @@ def _answer(turn: _Turn, reply: report.Answer, env: Env) -> None:
         _which_case_answer(turn, reply, env)
     elif mode == Mode.FORGET:
         _forget_answer(turn, reply, env)
+    elif mode == Mode.SIGNOFF:
+        _signoff_answer(turn, reply, env)
     else:
         _idle(turn, reply, env)
 
@@ -724,6 +727,8 @@ def current_prompt(conv: Conversation, env: Env) -> Prompt | None:
         return Prompt(texts.FORGET_CONFIRM, ((Choice(texts.ERASE, "erase"), Choice(texts.KEEP, "keep")),))
     if mode == Mode.LOCATION:
         return Prompt(texts.Q_LOCATION)
+    if mode == Mode.SIGNOFF and conv.focus is not None:
+        return _signoff_prompt(conv.focus, texts.IS_IT_RIGHT)
     return None
 
 
@@ -736,12 +741,30 @@ def _sign_off(turn: _Turn, key: str) -> None:
     turn.say(texts.SIGNED_OFF if answer == "yes" else texts.CORRECTION)
 
 
+def _signoff_prompt(ref: CaseRef, record: Renderable) -> Prompt:
+    rows = ((Choice(texts.SIGNOFF_YES, f"signoff:yes:{ref}"), Choice(texts.SIGNOFF_FIX, f"signoff:fix:{ref}")),)
+    return Prompt(record, rows)
+
+
 def offer_signoff(state: dict[str, Any] | None, ref: CaseRef, record: Renderable) -> Outcome:
     """Show a reporter the written record of what they told a responder, to confirm or correct."""
-    turn = _Turn(replace(Conversation.from_json(state), mode=Mode.IDLE, focus=ref))
-    rows = ((Choice(texts.SIGNOFF_YES, f"signoff:yes:{ref}"), Choice(texts.SIGNOFF_FIX, f"signoff:fix:{ref}")),)
-    turn.ask(Prompt(record, rows))
+    turn = _Turn(replace(Conversation.from_json(state), mode=Mode.SIGNOFF, focus=ref))
+    turn.ask(_signoff_prompt(ref, record))
     return turn.done()
+
+
+def _signoff_answer(turn: _Turn, reply: report.Answer, env: Env) -> None:
+    ref = turn.conv.focus
+    if ref is None:
+        turn.conv = replace(turn.conv, mode=Mode.IDLE)
+        _idle(turn, reply, env)
+        return
+    prompt = _signoff_prompt(ref, texts.IS_IT_RIGHT)
+    key = _picked_key(turn, reply, env, prompt)
+    if key is None or not key.startswith("signoff:"):
+        turn.ask(prompt, texts.PICK_AN_OPTION)
+        return
+    _sign_off(turn, key)
 
 
 # --- after the service filed a case ----------------------------------------------------------------

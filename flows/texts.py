@@ -380,9 +380,12 @@ def signoff_record(ref: CaseRef, record: Renderable) -> Lines:
     return lines(
         t("This is the written record of what you told the team ({ref}):", ref=ref),
         record,
-        t("Is it right?"),
+        IS_IT_RIGHT,
         sep="\n\n",
     )
+
+
+IS_IT_RIGHT = t("Is it right?")
 
 
 SIGNOFF_YES = tp("button", "✔ Yes, it is right")

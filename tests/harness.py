@@ -58,7 +58,7 @@ class Harness(Protocol):
         """Everything the bot posted in the team room (cards in their current state), oldest first."""
         ...
 
-    def files(self, who: str) -> list[tuple[str, bytes]]:
+    async def files(self, who: str) -> list[tuple[str, bytes]]:
         """Files (name, content) the bot sent to ``who`` privately, oldest first."""
         ...
 
@@ -131,7 +131,7 @@ class MemoryHarness:
     def room_texts(self) -> list[str]:
         return [m.text for m in self.transport.sent if m.to == self.room]
 
-    def files(self, who: str) -> list[tuple[str, bytes]]:
+    async def files(self, who: str) -> list[tuple[str, bytes]]:
         return [(m.name, m.data) for m in self.messages(who) if m.kind == "file"]
 
     def card_texts(self) -> list[str]:
@@ -198,5 +198,11 @@ def _telegram(tmp_path: Path) -> AbstractAsyncContextManager[Harness]:
     return module.telegram_haven(tmp_path)  # type: ignore[no-any-return]
 
 
+def _matrix(tmp_path: Path) -> AbstractAsyncContextManager[Harness]:
+    # Imported lazily: only the Matrix journeys need nio and a homeserver.
+    module = importlib.import_module("tests.matrix_harness")
+    return module.matrix_haven(tmp_path)  # type: ignore[no-any-return]
+
+
 #: Every transport's journey harness. The contract suite runs every journey on each of them.
-FACTORIES: dict[str, HarnessFactory] = {"memory": _memory, "telegram": _telegram}
+FACTORIES: dict[str, HarnessFactory] = {"memory": _memory, "telegram": _telegram, "matrix": _matrix}

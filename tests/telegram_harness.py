@@ -139,7 +139,7 @@ class TelegramHarness:
     def received(self, who: str) -> list[str]:
         return [m.text or m.json["document"].get("file_name", "") for m in self.messages(who)]
 
-    def files(self, who: str) -> list[tuple[str, bytes]]:
+    async def files(self, who: str) -> list[tuple[str, bytes]]:
         documents = [m.json["document"] for m in self.messages(who) if "document" in m.json]
         return [(d.get("file_name", ""), self.server.file_bytes(d["file_id"])) for d in documents]
 

@@ -2,7 +2,8 @@
 
 Identities and chat addresses are strings of the form ``<platform>:<native id>``:
 ``telegram:222`` (a user, which on Telegram is also their private chat), ``telegram:-1001234``
-(a group), ``matrix:@ana:example.org`` (a user) and ``matrix:!room:example.org`` (a room).
+(a group), ``matrix:@ana:example.org`` (a user) and ``matrix:!room:example.org`` (a room; since room
+version 12 a room id has no server part: ``matrix:!Aq3…``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ PLATFORMS = ("telegram", "matrix", "memory")
 SPACE_ID = re.compile(r"^[a-z0-9-]{1,32}$")
 _IDENTITY = {
     "telegram": re.compile(r"^-?\d{1,20}$"),
-    "matrix": re.compile(r"^[@!][^:\s]+:[A-Za-z0-9.\-\[\]:]+$"),
+    # Room ids of room version 12 and later have no server part ("!<hash>").
+    "matrix": re.compile(r"^(@[^:\s]+:[A-Za-z0-9.\-\[\]:]+|![^:\s]+(:[A-Za-z0-9.\-\[\]:]+)?)$"),
     "memory": re.compile(r"^[\w.\-@!:]{1,64}$"),
 }
 
@@ -30,6 +32,11 @@ _IDENTITY = {
 def platform_of(address: str) -> Platform:
     """The platform prefix of an identity or chat address."""
     return Platform(address.split(":", 1)[0])
+
+
+def native_id(address: str) -> str:
+    """The part after the platform prefix: ``matrix:!room:server`` gives ``!room:server``."""
+    return address.split(":", 1)[1]
 
 
 def command_prefix(chat: str) -> str:

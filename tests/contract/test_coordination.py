@@ -40,7 +40,7 @@ async def test_admin_commands_are_refused_to_responders_and_strangers(harness: H
     before = len(harness.room_texts())
     await harness.room_command("ana", name, args)
     assert harness.room_texts()[before:] == ["This command is for the space's coordinators."]
-    assert not harness.files("ana") and not harness.files("mallory")
+    assert not await harness.files("ana") and not await harness.files("mallory")
 
 
 async def test_team_add_list_and_remove_say_where_values_came_from(harness: Harness) -> None:
@@ -89,7 +89,7 @@ async def test_rota_set_show_and_clear(harness: Harness) -> None:
 async def test_rota_show_picture_sends_a_png(harness: Harness) -> None:
     await harness.command("cora", "rota", "set Ana 2027-08-01T08:00 2027-08-01T20:00")
     await harness.command("cora", "rota", "show picture")
-    files = harness.files("cora")
+    files = await harness.files("cora")
     assert files and files[-1][0].endswith(".png")
     assert files[-1][1].startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -190,7 +190,7 @@ async def test_the_export_is_anonymised(harness: Harness) -> None:
     await harness.command("ana", "claim", ref)
     await harness.command("ana", "resolve", f"{ref} action-taken")
     await harness.command("cora", "export")
-    files = dict(harness.files("cora"))
+    files = dict(await harness.files("cora"))
     document = next(data for name, data in files.items() if name.endswith(".md")).decode()
     chart = next(data for name, data in files.items() if name.endswith(".png"))
     assert chart.startswith(b"\x89PNG")
@@ -244,7 +244,7 @@ async def test_closing_a_case_offers_the_review_and_a_self_care_note(harness: Ha
     await harness.choose("ana", "No, that is all")
     assert "Thank you. You can stop here." in harness.last("ana")
     await harness.command("cora", "export", "with-text")
-    document = next(data for name, data in harness.files("cora") if name.endswith(".md")).decode()
+    document = next(data for name, data in (await harness.files("cora")) if name.endswith(".md")).decode()
     assert "venue security helped quickly" in document and "Calling security early" in document
 
 

@@ -291,7 +291,7 @@ async def test_bad_input_gets_an_explanation_and_the_question_again(harness: Har
     await harness.command("rita", "report")
     await harness.choose("rita", "No")
     await harness.command("rita", "frobnicate")
-    assert "I do not know the command /frobnicate" in harness.last("rita")
+    assert "I do not know the command" in harness.last("rita") and "frobnicate" in harness.last("rita")
     assert harness.last("rita").endswith("What best describes you?")
     await harness.say("rita", "x" * 5000)
     assert "too long" in harness.last("rita")
@@ -310,3 +310,12 @@ async def test_a_button_from_an_earlier_question_is_refused(harness: Harness) ->
     assert "earlier question" in harness.last("rita")
     assert harness.last("rita").endswith("What best describes you?")
     assert harness.card_texts() == [], "the old button did not raise an emergency"
+
+
+async def test_a_reporter_without_a_known_language_is_asked_first(harness: Harness) -> None:
+    await harness.command("rita", "report", "Someone shouted at me", language=None)
+    assert "English" in harness.buttons("rita")
+    await harness.choose("rita", "English")
+    texts = harness.received("rita")
+    assert texts[-3] == "I will write to you in English from now on."
+    assert "stored safely" in texts[-2], "the held message is answered after the confirmation"

@@ -1,7 +1,8 @@
 """End-to-end tests of the local Synapse harness with real, E2E-encrypting matrix-nio clients.
 
-One Synapse (relaxed rate limits) is started for the whole module; every test makes its
-own users so the tests do not depend on each other's order.
+One Synapse (relaxed rate limits) serves the whole session (the ``synapse`` fixture in
+tests/e2e/conftest.py); every test makes its own users so the tests do not depend on each
+other's order.
 
 The recipe for an encrypted DM with matrix-nio 0.26 (what these tests do, step by step):
 
@@ -77,17 +78,6 @@ ENCRYPTION_STATE = {"type": "m.room.encryption", "state_key": "", "content": {"a
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def synapse(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalSynapse]:
-    hs = LocalSynapse(tmp_path_factory.mktemp("synapse"), rate_limits="relaxed")
-    await hs.start()
-    print(f"\nSynapse started in {hs.last_start_seconds:.2f} s at {hs.base_url}")
-    try:
-        yield hs
-    finally:
-        await hs.stop()
 
 
 class Clients:

@@ -61,6 +61,7 @@ def test_the_reference_configuration_is_valid_and_covers_every_section() -> None
     assert space.person("matrix:@ben:example.org") == space.person("telegram:333")
     assert space.is_coordinator("matrix:@alice:example.org")
     assert settings.operations.health_address == "127.0.0.1:9108"
+    assert settings.matrix.team_rooms == ("!teamroom:example.org",), "the Matrix adapter knows its team rooms"
 
 
 def test_a_minimal_configuration_gets_sensible_defaults(tmp_path: Path) -> None:

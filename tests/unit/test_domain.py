@@ -76,6 +76,8 @@ def test_durations_round_trip(seconds: int) -> None:
 def test_identities_are_validated() -> None:
     assert is_valid_address("telegram:123") and is_valid_address("telegram:-1001234")
     assert is_valid_address("matrix:@ana:example.org") and is_valid_address("matrix:!abc:example.org")
+    assert is_valid_address("matrix:!SO9v2d1qTkBSLR4rNcRnJc1GVO9P-9Th1lvrm_wKpWQ"), "room version 12"
+    assert not is_valid_address("matrix:@ana")
     assert not is_valid_address("telegram:abc") and not is_valid_address("matrix:ana") and not is_valid_address("irc:x")
 
 

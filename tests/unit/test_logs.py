@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot import logs
+from bot.logs import redact
 
 
 @pytest.fixture
@@ -94,3 +95,16 @@ def test_exceptions_are_redacted_too() -> None:
         logging.getLogger("haven.test").exception("failed")
     output = stream.getvalue()
     assert "555" not in output and "hunter2" not in output and "ValueError" in output
+
+
+def test_matrix_identities_of_every_shape_are_masked() -> None:
+    line = redact(
+        "from matrix:@rita:example.org in !abc:example.org and !SO9v2d1qTkBSLR4rNcRnJc1GVO9P-9Th1lvrm_wKpWQ, "
+        "user @ana-12:localhost:8448"
+    )
+    for secret in ("rita", "abc:example", "SO9v2d1q", "ana-12"):
+        assert secret not in line, line
+
+
+def test_short_exclamations_are_left_alone() -> None:
+    assert redact("done! really!") == "done! really!"
