@@ -28,9 +28,30 @@ KEYWORDS = ("-k", "t", "-k", "tn:1,2", "-k", "tp:1c,2", "-k", "N_")
 #: Source files whose strings a reporter can see.
 REPORTER_FILES = frozenset({"flows/texts.py", "flows/report.py", "flows/reporter.py", "flows/common.py"})
 #: Catalogs that must translate every reporter-facing string.
-REQUIRED_REPORTER: tuple[str, ...] = ("en",)
+REQUIRED_REPORTER: tuple[str, ...] = (
+    "en",
+    "sv",
+    "ky",
+    "ar",
+    "fa",
+    "es",
+    "fr",
+    "de",
+    "pt_BR",
+    "ru",
+    "uk",
+    "zh_Hans",
+    "ja",
+    "hi",
+    "bn",
+    "id",
+    "tr",
+    "sw",
+    "it",
+    "pl",
+)
 #: Catalogs that must also translate every responder- and coordinator-facing string.
-REQUIRED_TEAM: tuple[str, ...] = ("en",)
+REQUIRED_TEAM: tuple[str, ...] = ("en", "es", "fr", "de", "ru", "ar")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,20 +7,12 @@ Only commands the core answers are listed.
 from __future__ import annotations
 
 from bot.i18n import Text, tp
+from flows import texts
 
 Menu = tuple[tuple[str, Text], ...]
 
-#: What anyone can do in a private chat with the bot.
-REPORTER: Menu = (
-    ("start", tp("command menu", "Start: what I can do for you")),
-    ("report", tp("command menu", "Report an incident, step by step")),
-    ("emergency", tp("command menu", "Someone is in danger: alert the team now")),
-    ("status", tp("command menu", "Your reports and their status")),
-    ("help", tp("command menu", "Privacy, safety and support contacts")),
-    ("language", tp("command menu", "Change the language")),
-    ("cancel", tp("command menu", "Stop what you are doing")),
-    ("forget", tp("command menu", "Erase your personal data")),
-)
+#: What anyone can do in a private chat with the bot (reporter-facing: the texts live with the others).
+REPORTER: Menu = texts.COMMAND_MENU
 
 #: What responders do in the team room.
 TEAM: Menu = (

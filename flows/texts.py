@@ -392,3 +392,16 @@ SIGNOFF_YES = tp("button", "✔ Yes, it is right")
 SIGNOFF_FIX = tp("button", "✏ Something is wrong")
 SIGNED_OFF = t("Thank you. The record is confirmed. You can write here at any time to add something.")
 CORRECTION = t("Please write what should be corrected. It will be added to the record.")
+
+
+#: Telegram's "/" menu in private chats: command names and what they do.
+COMMAND_MENU: tuple[tuple[str, Text], ...] = (
+    ("start", tp("command menu", "Start: what I can do for you")),
+    ("report", tp("command menu", "Report an incident, step by step")),
+    ("emergency", tp("command menu", "Someone is in danger: alert the team now")),
+    ("status", tp("command menu", "Your reports and their status")),
+    ("help", tp("command menu", "Privacy, safety and support contacts")),
+    ("language", tp("command menu", "Change the language")),
+    ("cancel", tp("command menu", "Stop what you are doing")),
+    ("forget", tp("command menu", "Erase your personal data")),
+)
