@@ -26,14 +26,15 @@ from bot.domain.space import Space
 from bot.domain.stats import compute
 from bot.escalation import HANDOVER, Escalation
 from bot.i18n import Renderable, lines, t, tn
-from bot.messages import ChatFact, CommandReceived, SendFile
-from bot.ports import Change, Code
+from bot.messages import AttachmentReceived, ChatFact, CommandReceived, FetchFile, FileFetched, SendFile
+from bot.ports import Change, Code, StoredConversation
 from bot.speaker import Speaker
 from bot.work import Work
 from flows import admin, export, team, texts
 from flows.admin import Admin
 
 INVITE_VALID = timedelta(days=7)
+FILE_WAIT = timedelta(minutes=10)
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
@@ -531,13 +532,11 @@ class Administration:
             await self._say(work, fact, space, text)
             return
         if command.action == "check":
-            rows: list[Renderable] = []
-            for line in command.lines:
-                for ban in await work.tx.bans_matching(space.id, line, work.now):
-                    rows.append(t("⚠ {line} → ban #{number} ({name})", line=line, number=ban.id, name=ban.label))
-            await work.tx.audit(work.now, space.id, actor, "ban.check", space.id, f"{len(command.lines)} names")
-            summary = t("{matches} of {count} names match an active ban.", matches=len(rows), count=len(command.lines))
-            await self._say(work, fact, space, lines(summary, *rows))
+            if not command.lines:
+                await self._await_file(work, fact, space)
+                await self._say(work, fact, space, admin.SEND_THE_LIST)
+                return
+            await self._check_names(work, fact.origin.chat, fact.origin.sender, space, actor, command.lines)
             return
         active = [b for b in await work.tx.bans(space.id) if b.active(work.now)]
         rows = [t("Active event bans in {space}:", space=space.name)] if active else [t("No active event bans.")]
@@ -553,6 +552,66 @@ class Administration:
                 )
             )
         await self._say(work, fact, space, lines(*rows))
+
+    async def _check_names(
+        self, work: Work, chat: ChatAddress, sender: str, space: Space, actor: str, names: tuple[str, ...]
+    ) -> None:
+        rows: list[Renderable] = []
+        for line in names:
+            for ban in await work.tx.bans_matching(space.id, line.replace(";", " "), work.now):
+                rows.append(t("⚠ {line} → ban #{number} ({name})", line=line, number=ban.id, name=ban.label))
+        await work.tx.audit(work.now, space.id, actor, "ban.check", space.id, f"{len(names)} names")
+        summary = t("{matches} of {count} names match an active ban.", matches=len(rows), count=len(names))
+        person = space.person(sender)
+        language = self.speaker.language_of(person, space) if person else space.team_language
+        await self.speaker.say(work, chat, lines(summary, *rows), language)
+
+    # --- registration lists sent as files -----------------------------------------------------------
+
+    @staticmethod
+    def _file_state(sender: str) -> ChatAddress:
+        return ChatAddress(f"{sender}#admin")
+
+    async def _await_file(self, work: Work, fact: ChatFact, space: Space) -> None:
+        """The coordinator's next file in a private chat (within ten minutes) is the list to check."""
+        until = (work.now + FILE_WAIT).timestamp()
+        state = {"awaiting": "ban-list", "space": space.id, "until": until}
+        await work.tx.save_conversation(
+            StoredConversation(self._file_state(fact.origin.sender), None, space.id, state, work.now)
+        )
+
+    async def awaiting_file(self, work: Work, fact: AttachmentReceived) -> bool:
+        """A file a coordinator sends after ``ban check``: queue its download. False if none was awaited."""
+        origin = fact.origin
+        stored = await work.tx.conversation(self._file_state(origin.sender))
+        if stored is None or stored.state.get("awaiting") != "ban-list":
+            return False
+        await work.tx.delete_conversation(self._file_state(origin.sender))
+        space = self.directory.get(str(stored.state.get("space", "")))
+        if (
+            space is None
+            or not space.is_coordinator(origin.sender)
+            or float(stored.state.get("until", 0)) < work.now.timestamp()
+        ):
+            return False
+        context = {"space": space.id, "sender": origin.sender}
+        await work.send(FetchFile(origin.chat, fact.attachment.ref, "ban-check", context), Lane.CONVERSATION)
+        await self._say(work, fact, space, admin.READING_THE_LIST)
+        return True
+
+    async def file_fetched(self, work: Work, fact: FileFetched) -> None:
+        space = self.directory.get(fact.context.get("space"))
+        sender = fact.context.get("sender", "")
+        if fact.purpose != "ban-check" or space is None or not space.is_coordinator(sender):
+            return
+        names = admin.registrants(fact.data) if fact.data else ()
+        if not names:
+            person = space.person(sender)
+            language = self.speaker.language_of(person, space) if person else space.team_language
+            await self.speaker.say(work, fact.chat, admin.UNREADABLE_LIST, language)
+            return
+        person = space.person(sender)
+        await self._check_names(work, fact.chat, sender, space, person.key if person else sender, names)
 
     # --- intake, figures, export, audit ------------------------------------------------------------
 

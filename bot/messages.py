@@ -123,7 +123,20 @@ ChatFact = (
     | Unsupported
     | Undecryptable
 )
-Fact = ChatFact | DeliveryFailed
+
+
+@dataclass(frozen=True, slots=True)
+class FileFetched:
+    """A file the bot was asked to read (``FetchFile``) has been downloaded; ``data`` is its content,
+    empty if it could not be fetched."""
+
+    chat: ChatAddress
+    purpose: str
+    context: dict[str, str]
+    data: bytes = field(repr=False)
+
+
+Fact = ChatFact | DeliveryFailed | FileFetched
 
 # --- outbound effects ----------------------------------------------------------------------------
 
@@ -185,7 +198,18 @@ class SendFile:
     caption: str = ""
 
 
-Effect = Send | PostCard | EditCard | SendFile
+@dataclass(frozen=True, slots=True)
+class FetchFile:
+    """Download a file someone sent (``ref`` is the platform's handle), then report it as
+    :class:`FileFetched`. Downloading is I/O, so it happens in the sender, not in the service."""
+
+    to: ChatAddress
+    ref: str
+    purpose: str
+    context: dict[str, str] = field(default_factory=dict)
+
+
+Effect = Send | PostCard | EditCard | SendFile | FetchFile
 
 
 @dataclass(frozen=True, slots=True)

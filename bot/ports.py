@@ -80,6 +80,10 @@ class Transport(Protocol):
 
     async def deliver(self, item: Outgoing) -> DeliveryResult: ...
 
+    async def fetch(self, ref: str, limit: int) -> bytes:
+        """Download a file someone sent, at most ``limit`` bytes; raise ValueError if it is larger."""
+        ...
+
     def is_group(self, chat: ChatAddress) -> bool:
         """Whether a chat is a group (group rate limits apply) rather than a private chat."""
         ...

@@ -6,6 +6,7 @@ Data flows one way: platform payload → inbox → fact → service → state + 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from bot.delivery.inbox import InboxProcessor, Mapper
 from bot.delivery.outbox import Sender
 from bot.domain.model import Lane
-from bot.messages import DeliveryFailed
+from bot.messages import DeliveryFailed, FileFetched
 from bot.ports import Clock, Transport
 from bot.service import Service
 from bot.store.sqlite import SqliteStore
@@ -63,7 +64,7 @@ class Haven:
         self.transports = {t.platform: t for t in transports}
         self.inbox = InboxProcessor(store, service, mappers, clock, self._committed)
         self.senders = {
-            platform: Sender(store, transport, clock, self._delivery_failed)
+            platform: Sender(store, transport, clock, self._delivery_failed, self._file_fetched)
             for platform, transport in self.transports.items()
         }
         self.timers = TimerRunner(store, service, clock, self._committed)
@@ -102,6 +103,17 @@ class Haven:
             "lane": int(failure.lane if failure.lane is not None else Lane.PAGE),
         }
         await self.sink.record("internal", [(f"failed:{key}", payload)])
+
+    async def _file_fetched(self, fetched: FileFetched, key: str) -> None:
+        """Record a downloaded file as an inbound fact (sealed in the inbox, wiped once handled)."""
+        payload = {
+            "kind": "file-fetched",
+            "chat": fetched.chat,
+            "purpose": fetched.purpose,
+            "context": fetched.context,
+            "data": base64.b64encode(fetched.data).decode("ascii"),
+        }
+        await self.sink.record("internal", [(f"fetched:{key}", payload)])
 
     async def start(self) -> None:
         await self.store.open()

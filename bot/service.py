@@ -35,11 +35,13 @@ from bot.domain.space import ContactKind, Space
 from bot.escalation import ESCALATE, HANDOVER, QUIET, UNCLAIMED, Escalation
 from bot.i18n import lines
 from bot.messages import (
+    AttachmentReceived,
     ChatFact,
     ChoicePicked,
     CommandReceived,
     DeliveryFailed,
     Fact,
+    FileFetched,
     Origin,
 )
 from bot.ports import StoredConversation, Timer, Translator
@@ -107,6 +109,9 @@ class Service:
         if isinstance(fact, DeliveryFailed):
             await self._delivery_failed(work, fact)
             return
+        if isinstance(fact, FileFetched):
+            await self.administration.file_fetched(work, fact)
+            return
         origin = fact.origin
         room_space = self.directory.by_team_room(origin.chat)
         if isinstance(fact, CommandReceived) and fact.name in admin.COMMANDS:
@@ -122,6 +127,8 @@ class Service:
             await self.teamwork.handle(work, fact, None)
             return
         if self.directory.responder_spaces(origin.sender) and await self.teamwork.private_flow(work, fact):
+            return
+        if isinstance(fact, AttachmentReceived) and await self.administration.awaiting_file(work, fact):
             return
         if not self._flood_allows(origin.chat, work.now, fact):
             if self._flood_warn(origin.chat):

@@ -304,8 +304,6 @@ def _ban(action: str, tail: list[str], body: tuple[str, ...], prefix: str) -> Ad
         return Admin("ban", "list")
     if action == "check":
         names = body or tuple(n.strip() for n in " ".join(tail).split(";") if n.strip())
-        if not names:
-            return example(prefix, "ban check\nFirst Registrant\nSecond Registrant")
         return Admin("ban", "check", lines=names)
     if action == "remove" and len(tail) == 1 and tail[0].lstrip("#").isdigit():
         return Admin("ban", "remove", number=int(tail[0].lstrip("#")))
@@ -349,3 +347,26 @@ def source_note(by: str | None, at: str | None) -> Text:
 
 def duration_text(delta: timedelta) -> str:
     return format_duration(delta)
+
+
+SEND_THE_LIST = t(
+    "Send the registration list as a file now (text or CSV, one registrant per line, at most 2 MB), or paste the "
+    "names after the command, one per line."
+)
+READING_THE_LIST = t("Reading the list…")
+UNREADABLE_LIST = t(
+    "I could not read that file. Send a text or CSV file of at most 2 MB, or paste the names after the command."
+)
+
+
+def registrants(data: bytes, most: int = 5000) -> tuple[str, ...]:
+    """The lines of a registration list; in a CSV file every cell is a name, username or address to check."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    found = []
+    for line in text.splitlines()[:most]:
+        cells = [c.strip().strip('"') for c in re.split(r"[,;\t]", line)]
+        found.append("; ".join(c for c in cells if c))
+    return tuple(line for line in found if line)

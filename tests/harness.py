@@ -37,6 +37,10 @@ class Harness(Protocol):
     def address(self, who: str) -> str: ...
     async def say(self, who: str, text: str, *, language: str | None = "en") -> None: ...
     async def command(self, who: str, name: str, args: str = "", *, language: str | None = "en") -> None: ...
+    async def send_file(self, who: str, name: str, data: bytes) -> None:
+        """``who`` sends a file to the bot in their private chat."""
+        ...
+
     async def choose(self, who: str, label: str) -> None:
         """Pick an option of the last question sent to ``who``, by its visible label."""
         ...
@@ -105,6 +109,24 @@ class MemoryHarness:
 
     async def choose(self, who: str, label: str) -> None:
         await self.transport.answer(self.address(who), label)
+        await self.settle()
+
+    async def send_file(self, who: str, name: str, data: bytes) -> None:
+        ref = f"upload-{len(self.transport.uploads) + 1}"
+        self.transport.uploads[ref] = data
+        address = self.address(who)
+        await self.transport.receive(
+            {
+                "kind": "attachment",
+                "chat": address,
+                "sender": address,
+                "attachment_kind": "document",
+                "ref": ref,
+                "name": name,
+                "size": len(data),
+                "lang": "en",
+            }
+        )
         await self.settle()
 
     async def choose_earlier(self, who: str, label: str) -> None:

@@ -182,6 +182,11 @@ class MatrixHarness:
         person = await self.person(who)
         return await person.direct_chat(self.bot_id)
 
+    async def send_file(self, who: str, name: str, data: bytes) -> None:
+        room = await self.direct_chat(who)
+        self.expected.add(await self.people[who].send_file(room, name, data))
+        await self.settle()
+
     async def say(self, who: str, text: str, *, language: str | None = "en") -> None:
         room = await self.direct_chat(who)
         self.expected.add(await self.people[who].send(room, text))

@@ -105,6 +105,11 @@ class TelegramHarness:
     async def command(self, who: str, name: str, args: str = "", *, language: str | None = "en") -> None:
         await self.say(who, f"/{name} {args}".strip(), language=language)
 
+    async def send_file(self, who: str, name: str, data: bytes) -> None:
+        user = await self._ensure(who)
+        await self.server.user_sends_document(user, data, file_name=name)
+        await self.settle()
+
     async def choose(self, who: str, label: str) -> None:
         await self.press(who, self.question(who), label)
 

@@ -13,6 +13,7 @@ unverified, so messages are sent with ``ignore_unverified_devices``.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 import urllib.parse
@@ -31,6 +32,7 @@ from nio import (
     RoomCreateResponse,
     RoomPreset,
     SyncResponse,
+    UploadResponse,
 )
 
 from adapters.matrix.render import read_choices
@@ -167,11 +169,12 @@ class MatrixPerson:
         return [m for m in self.messages if m.sender == sender and (room_id is None or m.room_id == room_id)]
 
     def direct_rooms_with(self, other: str) -> list[str]:
-        """Rooms where only this person and ``other`` are (joined or invited)."""
+        """Unnamed rooms where only this person and ``other`` are (joined or invited): a direct chat,
+        not a named group room that happens to have only two members so far."""
         return [
             room_id
             for room_id, room in self.client.rooms.items()
-            if set(room.users) == {self.user_id, other} and room.encrypted
+            if set(room.users) == {self.user_id, other} and room.encrypted and room.is_group
         ]
 
     # --- sending -----------------------------------------------------------------------------------
@@ -207,6 +210,23 @@ class MatrixPerson:
                 "is_falling_back": True,
                 "m.in_reply_to": {"event_id": thread},
             }
+        return await self.send_event(room_id, "m.room.message", content)
+
+    async def send_file(self, room_id: str, name: str, data: bytes, mime: str = "text/plain") -> str:
+        """Upload a file encrypted, as Element does in an encrypted room, and send it."""
+        uploaded, keys = await self.client.upload(
+            lambda *_: io.BytesIO(data), content_type=mime, filename=name, encrypt=True, filesize=len(data)
+        )
+        if not isinstance(uploaded, UploadResponse) or keys is None:
+            raise PersonError(f"{self.user_id} could not upload a file: {uploaded}")
+        encrypted = {**keys, "url": uploaded.content_uri}
+        content = {
+            "msgtype": "m.file",
+            "body": name,
+            "filename": name,
+            "info": {"size": len(data), "mimetype": mime},
+            "file": encrypted,
+        }
         return await self.send_event(room_id, "m.room.message", content)
 
     async def react(self, room_id: str, event_id: str, key: str) -> str:

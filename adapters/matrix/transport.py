@@ -46,6 +46,7 @@ from nio import (
     AsyncClient,
     AsyncClientConfig,
     DirectRoomsResponse,
+    DownloadResponse,
     InviteMemberEvent,
     JoinResponse,
     LocalProtocolError,
@@ -61,6 +62,7 @@ from nio import (
     WhoamiResponse,
 )
 from nio.crypto import ENCRYPTION_ENABLED
+from nio.crypto.attachments import decrypt_attachment
 
 from adapters.matrix import inbound, render
 from adapters.matrix.homeserver import override_ratelimit_curl, override_ratelimit_path
@@ -549,6 +551,21 @@ class MatrixTransport:
             return True
         room = self.client.rooms.get(target) if self.client else None
         return room is not None and len(room.users) > 2
+
+    async def fetch(self, ref: str, limit: int) -> bytes:
+        """Download (and decrypt) a file someone sent; ``ref`` is the event's ``file`` object or URL."""
+        assert self.client is not None
+        encrypted = json.loads(ref) if ref.startswith("{") else None
+        url = encrypted["url"] if encrypted else ref
+        response = await self.client.download(mxc=url)
+        if not isinstance(response, DownloadResponse):
+            raise ValueError(f"the homeserver did not return the file ({getattr(response, 'status_code', '?')})")
+        if len(response.body) > limit:
+            raise ValueError("the file is too large")
+        if encrypted is None:
+            return bytes(response.body)
+        data = decrypt_attachment(response.body, encrypted["key"]["k"], encrypted["hashes"]["sha256"], encrypted["iv"])
+        return bytes(data)
 
     async def deliver(self, item: Outgoing) -> DeliveryResult:
         try:

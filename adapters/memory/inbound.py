@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,7 @@ from bot.messages import (
     CommandReceived,
     DeliveryFailed,
     Fact,
+    FileFetched,
     LocationShared,
     Origin,
     ReactionAdded,
@@ -67,7 +69,16 @@ def to_facts(payload: Mapping[str, Any]) -> list[Fact]:
 
 
 def internal_facts(payload: Mapping[str, Any]) -> list[Fact]:
-    """Facts the process records for itself (a delivery that failed for good)."""
+    """Facts the process records for itself (a delivery that failed for good, a downloaded file)."""
+    if payload.get("kind") == "file-fetched":
+        return [
+            FileFetched(
+                ChatAddress(payload["chat"]),
+                str(payload["purpose"]),
+                {str(k): str(v) for k, v in dict(payload.get("context", {})).items()},
+                base64.b64decode(payload.get("data", "")),
+            )
+        ]
     if payload.get("kind") == "delivery-failed":
         return [
             DeliveryFailed(

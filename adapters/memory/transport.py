@@ -67,6 +67,8 @@ class MemoryTransport:
         self.sent: list[Sent] = []
         self.cards: dict[tuple[str, str], Sent] = {}
         self.unreachable: dict[str, str] = {}
+        #: Files people sent, by reference (what :meth:`fetch` downloads).
+        self.uploads: dict[str, bytes] = {}
         self.scripted: deque[DeliveryResult] = deque()
         self.sink: InboundSink | None = None
         self.last_contact: datetime | None = None
@@ -87,6 +89,14 @@ class MemoryTransport:
 
     def is_group(self, chat: ChatAddress) -> bool:
         return chat.startswith("memory:!")
+
+    async def fetch(self, ref: str, limit: int) -> bytes:
+        data = self.uploads.get(ref)
+        if data is None:
+            raise ValueError("no such file")
+        if len(data) > limit:
+            raise ValueError("the file is too large")
+        return data
 
     async def deliver(self, item: Outgoing) -> DeliveryResult:
         effect = item.effect

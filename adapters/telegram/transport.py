@@ -191,6 +191,16 @@ class TelegramTransport:
             await asyncio.wait_for(self._idle.wait(), timeout=self._send_timeout)
         await self.bot.shutdown()
 
+    async def fetch(self, ref: str, limit: int) -> bytes:
+        """Download a file someone sent (``ref`` is its file_id)."""
+        found = await self.bot.get_file(ref)
+        if found.file_size is not None and found.file_size > limit:
+            raise ValueError("the file is too large")
+        data = bytes(await found.download_as_bytearray())
+        if len(data) > limit:
+            raise ValueError("the file is too large")
+        return data
+
     async def deliver(self, item: Outgoing) -> DeliveryResult:
         await self._sending.initialize()  # a no-op unless stop() closed the connections
         self._delivering += 1

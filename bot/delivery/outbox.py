@@ -31,6 +31,8 @@ from bot.messages import (
     DeliveryFailed,
     EditCard,
     Failed,
+    FetchFile,
+    FileFetched,
     Outgoing,
     PostCard,
     Rejected,
@@ -45,6 +47,8 @@ from bot.store.sqlite import SqliteStore
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+#: The largest file the bot downloads (a registration list, not media).
+FETCH_LIMIT = 2 * 1024 * 1024
 CONCURRENCY = 8
 
 
@@ -61,6 +65,7 @@ class Sender:
         transport: Transport,
         clock: Clock,
         report_failure: Callable[[DeliveryFailed, str], Awaitable[None]],
+        report_file: Callable[[FileFetched, str], Awaitable[None]] | None = None,
         *,
         concurrency: int = CONCURRENCY,
     ) -> None:
@@ -69,6 +74,7 @@ class Sender:
         self.platform: Platform = transport.platform
         self.clock = clock
         self.report_failure = report_failure
+        self.report_file = report_file
         self.concurrency = concurrency
         limits = transport.limits
         self.limiter = RateLimiter(
@@ -245,6 +251,9 @@ class Sender:
 
     async def _attempt(self, name: str, item: Outgoing) -> bool:
         """Send one item; return True if it must stay at the head of its chat's queue."""
+        if isinstance(item.effect, FetchFile):
+            await self._fetch(item, item.effect)
+            return False
         prepared = await self._prepare(item)
         if prepared is None:
             await self.store.finish_outgoing(item.id, "skipped", detail="nothing to edit")
@@ -293,6 +302,18 @@ class Sender:
         await self.store.retry_outgoing(item.id, self.clock.now() + timedelta(seconds=backoff))
         self._replace_head(name, replace(item, attempts=item.attempts + 1))
         return True
+
+    async def _fetch(self, item: Outgoing, effect: FetchFile) -> None:
+        """Download a file someone sent and hand it to the service as a fact (or an empty one on failure)."""
+        await self.store.start_sending(item.id)
+        try:
+            data = await self.transport.fetch(effect.ref, FETCH_LIMIT)
+            state, detail = "sent", ""
+        except Exception as error:  # the service tells the person the file could not be read
+            data, state, detail = b"", "failed", type(error).__name__
+        if self.report_file is not None:
+            await self.report_file(FileFetched(effect.to, effect.purpose, effect.context, data), item.key)
+        await self.store.finish_outgoing(item.id, state, detail=detail)
 
     def _replace_head(self, name: str, item: Outgoing) -> None:
         chat = self._chats.get(name)

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from bot.domain.ids import CaseRef, ChatAddress, Identity
-from bot.messages import Button, EditCard, Effect, PostCard, Send, SendFile
+from bot.messages import Button, EditCard, Effect, FetchFile, PostCard, Send, SendFile
 
 
 def _buttons(rows: tuple[tuple[Button, ...], ...]) -> list[list[list[Any]]]:
@@ -58,6 +58,14 @@ def encode_effect(effect: Effect) -> dict[str, Any]:
                 "data": base64.b64encode(effect.data).decode("ascii"),
                 "caption": effect.caption,
             }
+        case FetchFile():
+            return {
+                "kind": "fetch",
+                "to": effect.to,
+                "ref": effect.ref,
+                "purpose": effect.purpose,
+                "context": effect.context,
+            }
     raise TypeError(f"not an effect: {effect!r}")
 
 
@@ -81,6 +89,8 @@ def decode_effect(data: dict[str, Any]) -> Effect:
         return EditCard(to, CaseRef(data["case"]), data["text"], _unbuttons(data["buttons"]))
     if kind == "file":
         return SendFile(to, data["name"], data["mime"], base64.b64decode(data["data"]), data["caption"])
+    if kind == "fetch":
+        return FetchFile(to, data["ref"], data["purpose"], dict(data.get("context", {})))
     raise ValueError(f"unknown effect kind {kind!r}")
 
 

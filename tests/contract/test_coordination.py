@@ -254,3 +254,21 @@ async def test_the_self_care_note_follows_a_serious_case(harness: Harness) -> No
     await harness.command("ben", "claim", ref)
     await harness.command("ben", "resolve", f"{ref} action-taken")
     assert any("talk to someone you trust" in t and "Listening line" in t for t in harness.received("ben"))
+
+
+async def test_ban_check_takes_a_registration_list_file(harness: Harness) -> None:
+    await harness.command("cora", "ban", 'add "John Smith (jsmith)" for 3d')
+    await harness.command("cora", "ban", "check")
+    assert "Send the registration list as a file" in harness.last("cora")
+    registrations = "name,username,email\nAlice Example,alice,alice@example.org\nJohn Smith,jsm,john@example.org\n"
+    await harness.send_file("cora", "registrations.csv", registrations.encode())
+    result = harness.last("cora")
+    assert "1 of 3 names match an active ban" in result and "John Smith" in result and "#1" in result
+    await harness.send_file("cora", "later.csv", b"John Smith\n")
+    assert "1 of 3 names" in harness.last("cora") or "Added" not in harness.last("cora"), "only the next file is read"
+
+
+async def test_a_file_that_cannot_be_read_is_explained(harness: Harness) -> None:
+    await harness.command("cora", "ban", "check")
+    await harness.send_file("cora", "empty.txt", b"")
+    assert "I could not read that file" in harness.last("cora")
