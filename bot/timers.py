@@ -40,6 +40,7 @@ class TimerRunner:
         self.sweep_every = sweep_every
         self.scheduler: AsyncIOScheduler | None = None
         self._armed: datetime | None = None
+        self._firing = False
         self.fired = 0
         self.lateness: list[float] = []
         #: Called with every fired timer and how late it fired, in seconds (metrics).
@@ -122,6 +123,10 @@ class TimerRunner:
     def wake_at(self, when: datetime) -> None:
         if self.scheduler is None:
             return
+        if self._firing:
+            # The job is running: a run armed now could fall due before it ends, and APScheduler would
+            # skip it (one instance at a time). The running job re-arms from the database when it ends.
+            return
         if self._armed is not None and self._armed <= when:
             return
         self._armed = when
@@ -131,12 +136,15 @@ class TimerRunner:
 
     async def _fire(self) -> None:
         self._armed = None
+        self._firing = True
         try:
             await self.run_due()
         except Exception:
             log.exception("firing timers failed; retrying in 5 s")
+            self._firing = False
             self.wake_at(self.clock.now() + timedelta(seconds=5))
             return
+        self._firing = False
         await self.rearm()
 
     async def rearm(self) -> None:
