@@ -1,12 +1,16 @@
-"""Timers: the database holds them; APScheduler only wakes the process when the next one is due.
+"""Timers: the database holds them; one loop sleeps until the next one is due.
 
-One date job (``timers``) is armed for the earliest pending timer. When it fires, every due timer is
-handled in one transaction and marked fired there, so each fires exactly once even across restarts;
-then the job is re-armed from the database. Periodic jobs (draft reminders) use the same scheduler.
+The loop reads the earliest pending timer from the database and sleeps until then, or until a commit
+adds an earlier one. Due timers are handled in transactions that mark them fired, so each fires exactly
+once even across restarts. One loop means one firing at a time. (An APScheduler date job did this
+before: re-armed during a firing, it could fall due while that firing ran, and APScheduler skipped it.)
+Periodic jobs (draft reminders, retention, the keyring) run on APScheduler.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -19,8 +23,6 @@ from bot.store.sqlite import SqliteStore
 from bot.work import Work
 
 log = logging.getLogger(__name__)
-
-JOB = "timers"
 
 
 class TimerRunner:
@@ -40,7 +42,8 @@ class TimerRunner:
         self.sweep_every = sweep_every
         self.scheduler: AsyncIOScheduler | None = None
         self._armed: datetime | None = None
-        self._firing = False
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
         self.fired = 0
         self.lateness: list[float] = []
         #: Called with every fired timer and how late it fired, in seconds (metrics).
@@ -93,7 +96,7 @@ class TimerRunner:
                 max_instances=1,
             )
         await self.startup()
-        await self.rearm()
+        self._loop_task = asyncio.create_task(self._loop(), name="timers")
 
     async def startup(self) -> None:
         now = self.clock.now()
@@ -116,41 +119,47 @@ class TimerRunner:
         return erased
 
     async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
 
     def wake_at(self, when: datetime) -> None:
-        if self.scheduler is None:
-            return
-        if self._firing:
-            # The job is running: a run armed now could fall due before it ends, and APScheduler would
-            # skip it (one instance at a time). The running job re-arms from the database when it ends.
-            return
+        """A timer due at ``when`` was committed: wake the loop if that is earlier than it sleeps."""
         if self._armed is not None and self._armed <= when:
             return
         self._armed = when
-        self.scheduler.add_job(
-            self._fire, "date", run_date=when, id=JOB, replace_existing=True, misfire_grace_time=None, coalesce=True
-        )
-
-    async def _fire(self) -> None:
-        self._armed = None
-        self._firing = True
-        try:
-            await self.run_due()
-        except Exception:
-            log.exception("firing timers failed; retrying in 5 s")
-            self._firing = False
-            self.wake_at(self.clock.now() + timedelta(seconds=5))
-            return
-        self._firing = False
-        await self.rearm()
+        self._wake.set()
 
     async def rearm(self) -> None:
-        following = await self.store.next_timer_at()
-        if following is not None:
-            self.wake_at(following)
+        """Look at the database again for the next due timer."""
+        self._armed = None
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        """Fire what is due, then sleep until the next timer in the database is due (or a commit wakes us).
+
+        One loop, so one firing at a time; a timer committed during a firing is seen by the next look.
+        """
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_due()
+                following = await self.store.next_timer_at()
+            except Exception:
+                log.exception("firing timers failed; retrying in 5 s")
+                following = self.clock.now() + timedelta(seconds=5)
+            if self._wake.is_set():
+                continue  # something was committed meanwhile: look again at once
+            self._armed = following
+            delay = (following - self.clock.now()).total_seconds() if following is not None else 3600.0
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 3600.0))
 
     async def run_due(self) -> int:
         """Fire every timer that is due now; returns how many fired."""

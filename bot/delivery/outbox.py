@@ -6,8 +6,9 @@ and global limits. A ``retry_after`` holds back that chat only.
 
 Delivery semantics. Before a request leaves, its row is marked ``sending``. If the process dies
 before the answer comes back, or the answer never comes (a timeout after the request left), the send
-is *ambiguous*: emergency pages are sent again (at least once), everything else is not (at most
-once), so a restart never duplicates a receipt, a card or an ordinary page.
+is *ambiguous*: emergency pages to people are sent again (at least once), everything else is not (at
+most once, the emergency's receipt and card too), so a restart never duplicates a receipt, a card or
+an ordinary page.
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 CONCURRENCY = 8
+
+
+def _pages_in_emergency(item: Outgoing) -> bool:
+    """An emergency page to a person: the one kind of message sent again when its fate is unknown.
+
+    Receipts, cards and thread notices of an emergency are sent at most once, like everything else:
+    a duplicate of those helps nobody, while a missed page may cost a life.
+    """
+    return item.lane == Lane.EMERGENCY and isinstance(item.effect, Send) and item.effect.person is not None
 
 
 @dataclass(slots=True)
@@ -132,8 +142,8 @@ class Sender:
         for item in await self.store.interrupted_outgoing():
             if item.effect.to.split(":", 1)[0] != self.platform:
                 continue
-            if item.lane == Lane.EMERGENCY:
-                log.warning("resending emergency item %s after an interrupted send", item.id)
+            if _pages_in_emergency(item):
+                log.warning("resending emergency page %s after an interrupted send", item.id)
                 await self.store.retry_outgoing(item.id, self.clock.now())
             else:
                 log.warning("not resending item %s after an interrupted send (at most once)", item.id)
@@ -277,8 +287,8 @@ class Sender:
             await self.store.finish_outgoing(item.id, "rejected", detail=result.reason)
             return False
         if isinstance(result, Ambiguous):
-            if item.lane == Lane.EMERGENCY and item.attempts + 1 < MAX_ATTEMPTS:
-                log.warning("emergency item %s: ambiguous send, sending again", item.id)
+            if _pages_in_emergency(item) and item.attempts + 1 < MAX_ATTEMPTS:
+                log.warning("emergency page %s: ambiguous send, sending again", item.id)
                 await self.store.retry_outgoing(item.id, self.clock.now())
                 self._replace_head(name, replace(item, attempts=item.attempts + 1))
                 return True

@@ -146,3 +146,23 @@ async def test_a_message_the_platform_refuses_is_not_retried_and_does_not_block_
         assert counts.get(("memory", int(Lane.CONVERSATION), "rejected")) == 1
         await h.command("rita", "status")
         assert len(h.received("rita")) == 1, "the next message to the chat goes out; the refused one is not resent"
+
+
+async def test_after_an_interrupted_send_only_emergency_pages_are_sent_again(tmp_path: Path) -> None:
+    """A kill while messages were on their way: their fate is unknown. Emergency pages to people go
+    again (at least once); the reporter's receipt and the card do not (a duplicate helps nobody)."""
+    clock = ManualClock()
+    transport = MemoryTransport()
+    async with memory_haven(tmp_path, demo_space(), clock=clock, transport=transport) as first:
+        await first.haven.senders["memory"].stop(drain=0)
+        await first.transport.say("memory:rita", "/emergency", lang="en")
+        await first.haven.inbox.drain()
+        async with first.haven.store.transaction():
+            await first.haven.store.db.execute("UPDATE outbox SET state = 'sending' WHERE state = 'pending'")
+    assert transport.sent == []
+    async with memory_haven(tmp_path, demo_space(), clock=clock, transport=transport) as second:
+        await second.settle()
+        for responder in ("ana", "ben", "cora"):
+            assert len([t for t in second.received(responder) if "EMERGENCY" in t]) == 1, "the page went again"
+        assert second.received("rita") == [], "the receipt may have arrived: not sent twice"
+        assert second.card_texts() == [], "the card may have been posted: not posted twice"
