@@ -356,8 +356,11 @@ def table_rows(haven: CrashResult, baseline: CrashResult | None = None) -> list[
         ("acknowledged reports lost", f"{haven.lost}", "—"),
         ("report updates never processed", f"{haven.unprocessed}", "—"),
         ("updates processed twice", f"{haven.processed_twice}", "—"),
-        ("duplicate receipts / cards / pages", f"{haven.duplicate_receipts} / {haven.duplicate_cards} / "
-         f"{haven.duplicate_pages}", "—"),
+        (
+            "duplicate receipts / cards / pages",
+            f"{haven.duplicate_receipts} / {haven.duplicate_cards} / {haven.duplicate_pages}",
+            "—",
+        ),
     ]
     if baseline is not None:
         values = [

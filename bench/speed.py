@@ -452,9 +452,7 @@ async def case_commits(folder: Path, cases: int, *, batch: int | None = None) ->
         haven.inbox.batch = batch
     await haven.store.open()
     try:
-        items = [
-            (str(n + 1), _update(n + 1, SEED_REPORTERS + n, report_text(n), time.time())) for n in range(cases)
-        ]
+        items = [(str(n + 1), _update(n + 1, SEED_REPORTERS + n, report_text(n), time.time())) for n in range(cases)]
         for chunk in range(0, cases, 500):
             await haven.store.record_inbound("telegram", items[chunk : chunk + 500])
         begin = time.perf_counter()

@@ -54,7 +54,7 @@ async def test_timers_that_fall_due_during_a_slow_firing_are_not_dropped(tmp_pat
     await runner.start()
     try:
         deadline = time.monotonic() + 5
-        while len(service.fired) < 6 and time.monotonic() < deadline:
+        while len(service.fired) < 6 and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
     finally:
         await runner.stop()
