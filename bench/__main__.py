@@ -114,7 +114,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         rounds = args.rounds or (20 if quick else 200)
         log(f"crash harness: Haven, {rounds} rounds")
         results["crash"] = await crash.run(crash.HavenBot(), work / "crash-haven", rounds, progress=log)
-        baseline_rounds = max(5, rounds // 4)
+        baseline_rounds = max(5, rounds // 10)
         log(f"crash harness: baseline, {baseline_rounds} rounds")
         results["crash_baseline"] = await crash.run(
             crash.BaselineBot(), work / "crash-ptb", baseline_rounds, progress=log

@@ -10,10 +10,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from bench.crash import CrashResult  # noqa: E402
-from bench.speed import Figure  # noqa: E402
+from bench.crash import CrashResult
+from bench.speed import Figure
 
 
 def ms(seconds: float) -> str:

@@ -317,8 +317,7 @@ class Sender:
             case = effect.case
         if case is None or isinstance(effect, PostCard | SendFile):
             return item
-        async with self.store.transaction() as tx:
-            card = await tx.card(case, effect.to)
+        card = await self.store.card_of(case, effect.to)
         if card is None:
             return None if isinstance(effect, EditCard) else item
         return replace(item, card_ref=card.message, thread_ref=card.thread)

@@ -421,6 +421,17 @@ class SqliteStore:
                 if not done.done():
                     done.set_result(None)
 
+    async def card_of(self, case: CaseRef, room: ChatAddress) -> CardRef | None:
+        """The platform references of a case's card (a read: no transaction, no commit)."""
+        async with (
+            self._lock,
+            self.db.execute(
+                "SELECT message_ref, thread_ref FROM cards WHERE case_ref = ? AND room = ?", (case, room)
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return CardRef(room, row[0], row[1]) if row else None
+
     async def interrupted_outgoing(self) -> list[Outgoing]:
         async with (
             self._lock,
