@@ -164,6 +164,7 @@ class CrashResult:
     receipts_missing: int = 0
     integrity_failures: int = 0
     integrity_checks: int = 0
+    start_failures: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -177,6 +178,7 @@ class CrashResult:
             or self.duplicate_cards
             or self.duplicate_pages
             or self.integrity_failures
+            or self.start_failures
         )
 
 
@@ -239,7 +241,12 @@ async def run(
                 result.killed_before_ready += 1
                 window = 0.0
             else:
-                await process.wait_ready(60)
+                try:
+                    await process.wait_ready(60)
+                except RuntimeError as error:
+                    result.start_failures += 1
+                    tail = [e.get("event", "") for _, e in process.events[-3:]]
+                    result.problems.append(f"round {number}: the bot did not become ready ({error}); last: {tail}")
                 window = rng.uniform(0.0, 1.5)
             count = rng.randint(1, 3)
             filing = [asyncio.create_task(file_one(rng.uniform(0.0, window + 0.3))) for _ in range(count)]

@@ -233,6 +233,7 @@ CRASH_ROWS = (
     ("receipts never delivered (send interrupted: at most once)", "receipts_missing"),
     ("cases without a card (send interrupted: at most once)", "cards_missing"),
     ("storage checks ok after a kill", "integrity"),
+    ("starts that never became ready", "start_failures"),
     ("seconds", "seconds"),
 )
 

@@ -163,9 +163,16 @@ class BotProcess:
                             self._ready.set()
 
     async def wait_ready(self, timeout: float = 60.0) -> float:
-        """Seconds from the spawn to the ``ready`` log line."""
-        await asyncio.wait_for(self._ready.wait(), timeout)
-        assert self.ready_at is not None
+        """Seconds from the spawn to the ``ready`` log line; fails at once if the process ends first."""
+        assert self.process is not None
+        ready = asyncio.create_task(self._ready.wait())
+        ended = asyncio.create_task(self.process.wait())
+        await asyncio.wait({ready, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        ended.cancel()
+        if self.ready_at is None:
+            code = self.process.returncode
+            raise RuntimeError(f"not ready after {timeout:.0f} s" if code is None else f"exited with {code}")
         return self.ready_at - self.started_at
 
     @property

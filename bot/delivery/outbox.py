@@ -161,7 +161,10 @@ class Sender:
             chat = self._chats[item.effect.to] = _Chat(deque())
         chat.queue.append(item)
         if len(chat.queue) > 1 and item.lane < chat.queue[-2].lane:
-            chat.queue = deque(sorted(chat.queue, key=lambda i: (i.lane, i.id)))
+            # An urgent item overtakes the queued ones, but never the one on its way (the head of a busy
+            # chat): moved back, it would stay queued after its delivery and leave a second time.
+            head = [chat.queue.popleft()] if chat.busy else []
+            chat.queue = deque([*head, *sorted(chat.queue, key=lambda i: (i.lane, i.id))])
         if not chat.busy:
             head = chat.queue[0]
             heapq.heappush(self._ready, (int(head.lane), head.id, item.effect.to))
@@ -239,6 +242,8 @@ class Sender:
             chat.busy = False
             if not keep and chat.queue and chat.queue[0].id == item.id:
                 chat.queue.popleft()
+            elif not keep:
+                chat.queue = deque(i for i in chat.queue if i.id != item.id)
             if chat.queue:
                 head = chat.queue[0]
                 moment = time.monotonic()

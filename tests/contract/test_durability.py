@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from adapters.memory.transport import MemoryTransport
 from bot.clock import ManualClock
 from bot.domain.model import Lane
-from bot.messages import Rejected
+from bot.messages import DeliveryResult, Outgoing, Rejected
 from bot.service import ServiceSettings
 from tests.conftest import demo_space
 from tests.harness import memory_haven, reference_in
@@ -166,3 +167,26 @@ async def test_after_an_interrupted_send_only_emergency_pages_are_sent_again(tmp
             assert len([t for t in second.received(responder) if "EMERGENCY" in t]) == 1, "the page went again"
         assert second.received("rita") == [], "the receipt may have arrived: not sent twice"
         assert second.card_texts() == [], "the card may have been posted: not posted twice"
+
+
+class _SlowTransport(MemoryTransport):
+    """Each delivery takes a while, so more work can arrive while a message is on its way."""
+
+    async def deliver(self, item: Outgoing) -> DeliveryResult:
+        await asyncio.sleep(0.2)
+        return await super().deliver(item)
+
+
+async def test_an_emergency_arriving_while_a_page_is_on_its_way_does_not_send_that_page_twice(tmp_path: Path) -> None:
+    """Found by the crash harness: sorting the emergency ahead moved the page in flight back into the
+    queue, and it left a second time."""
+    transport = _SlowTransport()
+    async with memory_haven(tmp_path, demo_space(), transport=transport) as h:
+        await h.transport.say("memory:rita", "/report Someone is shouting at people", lang="en")
+        await h.haven.inbox.drain()
+        await asyncio.sleep(0.05)  # the first page to Ana is on its way
+        await h.transport.say("memory:tom", "/emergency", lang="en")
+        await h.settle()
+        texts = h.received("ana")
+        assert len(texts) == len(set(texts)), texts
+        assert any("EMERGENCY" in t for t in texts) and any("New case" in t for t in texts)
