@@ -163,8 +163,8 @@ class Sender:
         if len(chat.queue) > 1 and item.lane < chat.queue[-2].lane:
             # An urgent item overtakes the queued ones, but never the one on its way (the head of a busy
             # chat): moved back, it would stay queued after its delivery and leave a second time.
-            head = [chat.queue.popleft()] if chat.busy else []
-            chat.queue = deque([*head, *sorted(chat.queue, key=lambda i: (i.lane, i.id))])
+            on_its_way = [chat.queue.popleft()] if chat.busy else []
+            chat.queue = deque([*on_its_way, *sorted(chat.queue, key=lambda i: (i.lane, i.id))])
         if not chat.busy:
             head = chat.queue[0]
             heapq.heappush(self._ready, (int(head.lane), head.id, item.effect.to))
