@@ -51,6 +51,11 @@ lint: venv
 	$(BIN)/ruff format --check bot flows adapters tests bench
 	$(BIN)/mypy
 
+# Crash tests and benchmarks against the baseline: writes bench/results.md and the plots (about 20
+# minutes; QUICK=1 for a smaller sample, ROUNDS=N for the crash harness, up to 1000).
+bench: venv
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(ROUNDS),--rounds $(ROUNDS))
+
 clean:
 	rm -rf $(VENV) $(SYNAPSE_VENV) .pytest_cache .mypy_cache .ruff_cache
 

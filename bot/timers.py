@@ -1,8 +1,11 @@
 """Timers: the database holds them; APScheduler only wakes the process when the next one is due.
 
-One date job (``timers``) is armed for the earliest pending timer. When it fires, every due timer is
-handled in one transaction and marked fired there, so each fires exactly once even across restarts;
-then the job is re-armed from the database. Periodic jobs (draft reminders) use the same scheduler.
+One date job (``timers``) is armed for the earliest pending timer (``misfire_grace_time=None``:
+a late wake-up still runs; ``coalesce``: piled-up wake-ups run once). When it fires, every due timer is
+handled in transactions that mark them fired, so each fires exactly once even across restarts; then the
+job is re-armed from the database. A wake-up that comes while a firing is still running is remembered,
+not dropped: the firing looks again before it ends (the P3 benchmark caught the old runner losing it).
+Periodic jobs (draft reminders, retention, the keyring) run on the same scheduler.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class TimerRunner:
         self.sweep_every = sweep_every
         self.scheduler: AsyncIOScheduler | None = None
         self._armed: datetime | None = None
+        self._firing = False
+        self._again = False
         self.fired = 0
         self.lateness: list[float] = []
         #: Called with every fired timer and how late it fired, in seconds (metrics).
@@ -120,26 +125,47 @@ class TimerRunner:
             self.scheduler = None
 
     def wake_at(self, when: datetime) -> None:
+        """A timer due at ``when`` was committed: arm the job if that is earlier than it is armed for."""
         if self.scheduler is None:
             return
         if self._armed is not None and self._armed <= when:
             return
         self._armed = when
         self.scheduler.add_job(
-            self._fire, "date", run_date=when, id=JOB, replace_existing=True, misfire_grace_time=None, coalesce=True
+            self._fire,
+            "date",
+            run_date=when,
+            id=JOB,
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=2,  # a wake-up during a firing must reach _fire, which then defers it
         )
 
     async def _fire(self) -> None:
-        self._armed = None
-        try:
-            await self.run_due()
-        except Exception:
-            log.exception("firing timers failed; retrying in 5 s")
-            self.wake_at(self.clock.now() + timedelta(seconds=5))
+        if self._firing:
+            self._again = True  # the running firing looks again before it ends
             return
+        self._firing = True
+        try:
+            while True:
+                self._again = False
+                try:
+                    await self.run_due()
+                except Exception:
+                    log.exception("firing timers failed; retrying in 5 s")
+                    self._armed = None
+                    self.wake_at(self.clock.now() + timedelta(seconds=5))
+                    return
+                if not self._again:
+                    break
+        finally:
+            self._firing = False
         await self.rearm()
 
     async def rearm(self) -> None:
+        """Arm the job for the next pending timer in the database, whatever it was armed for before."""
+        self._armed = None
         following = await self.store.next_timer_at()
         if following is not None:
             self.wake_at(following)

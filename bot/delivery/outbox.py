@@ -6,8 +6,9 @@ and global limits. A ``retry_after`` holds back that chat only.
 
 Delivery semantics. Before a request leaves, its row is marked ``sending``. If the process dies
 before the answer comes back, or the answer never comes (a timeout after the request left), the send
-is *ambiguous*: emergency pages are sent again (at least once), everything else is not (at most
-once), so a restart never duplicates a receipt, a card or an ordinary page.
+is *ambiguous*: emergency pages to people are sent again (at least once), everything else is not (at
+most once, the emergency's receipt and card too), so a restart never duplicates a receipt, a card or
+an ordinary page.
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ MAX_ATTEMPTS = 8
 #: The largest file the bot downloads (a registration list, not media).
 FETCH_LIMIT = 2 * 1024 * 1024
 CONCURRENCY = 8
+
+
+def _pages_in_emergency(item: Outgoing) -> bool:
+    """An emergency page to a person: the one kind of message sent again when its fate is unknown.
+
+    Receipts, cards and thread notices of an emergency are sent at most once, like everything else:
+    a duplicate of those helps nobody, while a missed page may cost a life.
+    """
+    return item.lane == Lane.EMERGENCY and isinstance(item.effect, Send) and item.effect.person is not None
 
 
 @dataclass(slots=True)
@@ -138,8 +148,8 @@ class Sender:
         for item in await self.store.interrupted_outgoing():
             if item.effect.to.split(":", 1)[0] != self.platform:
                 continue
-            if item.lane == Lane.EMERGENCY:
-                log.warning("resending emergency item %s after an interrupted send", item.id)
+            if _pages_in_emergency(item):
+                log.warning("resending emergency page %s after an interrupted send", item.id)
                 await self.store.retry_outgoing(item.id, self.clock.now())
             else:
                 log.warning("not resending item %s after an interrupted send (at most once)", item.id)
@@ -157,7 +167,10 @@ class Sender:
             chat = self._chats[item.effect.to] = _Chat(deque())
         chat.queue.append(item)
         if len(chat.queue) > 1 and item.lane < chat.queue[-2].lane:
-            chat.queue = deque(sorted(chat.queue, key=lambda i: (i.lane, i.id)))
+            # An urgent item overtakes the queued ones, but never the one on its way (the head of a busy
+            # chat): moved back, it would stay queued after its delivery and leave a second time.
+            on_its_way = [chat.queue.popleft()] if chat.busy else []
+            chat.queue = deque([*on_its_way, *sorted(chat.queue, key=lambda i: (i.lane, i.id))])
         if not chat.busy:
             head = chat.queue[0]
             heapq.heappush(self._ready, (int(head.lane), head.id, item.effect.to))
@@ -235,6 +248,8 @@ class Sender:
             chat.busy = False
             if not keep and chat.queue and chat.queue[0].id == item.id:
                 chat.queue.popleft()
+            elif not keep:
+                chat.queue = deque(i for i in chat.queue if i.id != item.id)
             if chat.queue:
                 head = chat.queue[0]
                 moment = time.monotonic()
@@ -286,8 +301,8 @@ class Sender:
             await self.store.finish_outgoing(item.id, "rejected", detail=result.reason)
             return False
         if isinstance(result, Ambiguous):
-            if item.lane == Lane.EMERGENCY and item.attempts + 1 < MAX_ATTEMPTS:
-                log.warning("emergency item %s: ambiguous send, sending again", item.id)
+            if _pages_in_emergency(item) and item.attempts + 1 < MAX_ATTEMPTS:
+                log.warning("emergency page %s: ambiguous send, sending again", item.id)
                 await self.store.retry_outgoing(item.id, self.clock.now())
                 self._replace_head(name, replace(item, attempts=item.attempts + 1))
                 return True
@@ -328,8 +343,7 @@ class Sender:
             case = effect.case
         if case is None or isinstance(effect, PostCard | SendFile):
             return item
-        async with self.store.transaction() as tx:
-            card = await tx.card(case, effect.to)
+        card = await self.store.card_of(case, effect.to)
         if card is None:
             return None if isinstance(effect, EditCard) else item
         return replace(item, card_ref=card.message, thread_ref=card.thread)

@@ -44,6 +44,10 @@ from bot.store.admin import AdminQueries
 from bot.store.codec import decode_effect, dumps, encode_effect, loads
 
 GENESIS = "0" * 64
+_SAVE_CARD = (
+    "INSERT INTO cards (case_ref, room, message_ref, thread_ref) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (case_ref, room) DO UPDATE SET message_ref = excluded.message_ref, thread_ref = excluded.thread_ref"
+)
 _CASE_COLUMNS = (
     "id, ref, space, state, urgency, category, role, source, language, reporter, contact, created_at, "
     "updated_at, acknowledged_at, acknowledged_by, assignees, outcome, resolved_at, signed_off, key_id, linked_ban"
@@ -88,6 +92,8 @@ class SqliteStore:
         self._lock = asyncio.Lock()
         self._keys: dict[int, bytes | None] = {}
         self._secrets: dict[str, bytes] = {}
+        self._group: list[tuple[list[tuple[str, tuple[Any, ...]]], asyncio.Future[None]]] = []
+        self._grouper: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -366,27 +372,65 @@ class SqliteStore:
         return [self._outgoing(row) for row in rows]
 
     async def start_sending(self, item_id: int) -> None:
-        async with self.transaction():
-            await self.db.execute(
-                "UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (item_id,)
-            )
+        await self._grouped([("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (item_id,))])
 
     async def finish_outgoing(
         self, item_id: int, state: str, *, detail: str = "", card: tuple[CaseRef, CardRef] | None = None
     ) -> None:
-        async with self.transaction() as tx:
-            if card is not None:
-                await tx.save_card(*card)
-            await self.db.execute(
+        statements: list[tuple[str, tuple[Any, ...]]] = []
+        if card is not None:
+            ref, where = card
+            statements.append((_SAVE_CARD, (ref, where.room, where.message, where.thread)))
+        statements.append(
+            (
                 "UPDATE outbox SET state = ?, finished_at = ?, payload = NULL, detail = ? WHERE id = ?",
                 (state, _ts(self.clock.now()), detail, item_id),
             )
+        )
+        await self._grouped(statements)
 
     async def retry_outgoing(self, item_id: int, at: datetime) -> None:
-        async with self.transaction():
-            await self.db.execute(
-                "UPDATE outbox SET state = 'pending', not_before = ? WHERE id = ?", (_ts(at), item_id)
-            )
+        await self._grouped([("UPDATE outbox SET state = 'pending', not_before = ? WHERE id = ?", (_ts(at), item_id))])
+
+    async def _grouped(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Group commit for the senders' small state changes: the changes asked for while a commit is
+        under way are committed together in the next one. Each caller returns once its own change is
+        durable, exactly as with a transaction of its own, but many sends share one fsync."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._group.append((statements, done))
+        if self._grouper is None or self._grouper.done():
+            self._grouper = asyncio.create_task(self._commit_groups())
+        await done
+
+    async def _commit_groups(self) -> None:
+        while self._group:
+            batch, self._group = self._group, []
+            try:
+                async with self.transaction():
+                    for statements, _ in batch:
+                        for sql, params in statements:
+                            await self.db.execute(sql, params)
+            except BaseException as error:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    async def card_of(self, case: CaseRef, room: ChatAddress) -> CardRef | None:
+        """The platform references of a case's card (a read: no transaction, no commit)."""
+        async with (
+            self._lock,
+            self.db.execute(
+                "SELECT message_ref, thread_ref FROM cards WHERE case_ref = ? AND room = ?", (case, room)
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return CardRef(room, row[0], row[1]) if row else None
 
     async def interrupted_outgoing(self) -> list[Outgoing]:
         async with (
@@ -867,12 +911,7 @@ class SqliteTx(AdminQueries):
         return CardRef(room, row[0], row[1]) if row else None
 
     async def save_card(self, case: CaseRef, card: CardRef) -> None:
-        await self.db.execute(
-            "INSERT INTO cards (case_ref, room, message_ref, thread_ref) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (case_ref, room) DO UPDATE SET message_ref = excluded.message_ref, "
-            "thread_ref = excluded.thread_ref",
-            (case, card.room, card.message, card.thread),
-        )
+        await self.db.execute(_SAVE_CARD, (case, card.room, card.message, card.thread))
 
     async def case_for_message(self, room: ChatAddress, message: str) -> CaseRef | None:
         async with self.db.execute(

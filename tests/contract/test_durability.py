@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from adapters.memory.transport import MemoryTransport
 from bot.clock import ManualClock
 from bot.domain.model import Lane
-from bot.messages import Rejected
+from bot.messages import DeliveryResult, Outgoing, Rejected
 from bot.service import ServiceSettings
 from tests.conftest import demo_space
 from tests.harness import memory_haven, reference_in
@@ -146,3 +147,46 @@ async def test_a_message_the_platform_refuses_is_not_retried_and_does_not_block_
         assert counts.get(("memory", int(Lane.CONVERSATION), "rejected")) == 1
         await h.command("rita", "status")
         assert len(h.received("rita")) == 1, "the next message to the chat goes out; the refused one is not resent"
+
+
+async def test_after_an_interrupted_send_only_emergency_pages_are_sent_again(tmp_path: Path) -> None:
+    """A kill while messages were on their way: their fate is unknown. Emergency pages to people go
+    again (at least once); the reporter's receipt and the card do not (a duplicate helps nobody)."""
+    clock = ManualClock()
+    transport = MemoryTransport()
+    async with memory_haven(tmp_path, demo_space(), clock=clock, transport=transport) as first:
+        await first.haven.senders["memory"].stop(drain=0)
+        await first.transport.say("memory:rita", "/emergency", lang="en")
+        await first.haven.inbox.drain()
+        async with first.haven.store.transaction():
+            await first.haven.store.db.execute("UPDATE outbox SET state = 'sending' WHERE state = 'pending'")
+    assert transport.sent == []
+    async with memory_haven(tmp_path, demo_space(), clock=clock, transport=transport) as second:
+        await second.settle()
+        for responder in ("ana", "ben", "cora"):
+            assert len([t for t in second.received(responder) if "EMERGENCY" in t]) == 1, "the page went again"
+        assert second.received("rita") == [], "the receipt may have arrived: not sent twice"
+        assert second.card_texts() == [], "the card may have been posted: not posted twice"
+
+
+class _SlowTransport(MemoryTransport):
+    """Each delivery takes a while, so more work can arrive while a message is on its way."""
+
+    async def deliver(self, item: Outgoing) -> DeliveryResult:
+        await asyncio.sleep(0.2)
+        return await super().deliver(item)
+
+
+async def test_an_emergency_arriving_while_a_page_is_on_its_way_does_not_send_that_page_twice(tmp_path: Path) -> None:
+    """Found by the crash harness: sorting the emergency ahead moved the page in flight back into the
+    queue, and it left a second time."""
+    transport = _SlowTransport()
+    async with memory_haven(tmp_path, demo_space(), transport=transport) as h:
+        await h.transport.say("memory:rita", "/report Someone is shouting at people", lang="en")
+        await h.haven.inbox.drain()
+        await asyncio.sleep(0.05)  # the first page to Ana is on its way
+        await h.transport.say("memory:tom", "/emergency", lang="en")
+        await h.settle()
+        texts = h.received("ana")
+        assert len(texts) == len(set(texts)), texts
+        assert any("EMERGENCY" in t for t in texts) and any("New case" in t for t in texts)

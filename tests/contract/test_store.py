@@ -6,6 +6,7 @@ is skipped where no server is available (as mautrix-python does for its state st
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -274,6 +275,30 @@ async def test_retry_moves_an_item_later(store: SqliteStore) -> None:
     await store.retry_outgoing(item.id, NOW + timedelta(seconds=30))
     assert await store.due_outgoing("memory", NOW) == []  # type: ignore[arg-type]
     assert await store.next_outgoing_at("memory") == NOW + timedelta(seconds=30)  # type: ignore[arg-type]
+
+
+async def test_state_changes_asked_for_together_share_one_commit(store: SqliteStore) -> None:
+    """Group commit: senders that finish at the same time pay for one fsync, and each returns only
+    once its own change is durable."""
+    async with store.transaction() as tx:
+        for n in range(20):
+            await tx.enqueue(f"k{n}", Lane.CONVERSATION, Send(ChatAddress(f"memory:p{n}"), "hello"))
+    items = await store.due_outgoing("memory", NOW)  # type: ignore[arg-type]
+    commits = 0
+    original = store.transaction
+
+    def counting() -> object:
+        nonlocal commits
+        commits += 1
+        return original()
+
+    store.transaction = counting  # type: ignore[method-assign,assignment]
+    await asyncio.gather(*(store.start_sending(item.id) for item in items))
+    assert len(await store.interrupted_outgoing()) == 20, "every change is committed when its caller returns"
+    await asyncio.gather(*(store.finish_outgoing(item.id, "sent") for item in items))
+    assert await store.interrupted_outgoing() == []
+    assert await store.pending_outgoing("memory") == 0  # type: ignore[arg-type]
+    assert commits <= 4, f"{commits} commits for 40 changes"
 
 
 # --- timers ----------------------------------------------------------------------------------------
