@@ -339,25 +339,24 @@ async def p5(folder: Path, *, seconds: float, rate: float = 500.0, burst: int = 
     """One space, Telegram's limits on both sides. Reporters send a mix of messages (20% /start, 25%
     /help, 20% /status, 30% free text, 5% quick reports that page three responders).
 
-    Latency at ``rate`` updates/s for ``seconds``: handler = the update recorded in the inbox → the
-    commit that applied it; end to end = the fake queues it → that commit. Throughput: ``burst``
-    updates queued at once; updates applied per second from the first queued to the last applied."""
+    The bot is a real ``haven run`` process, as in production; the fake Bot API server runs in this
+    process, as Telegram runs elsewhere. Latency at ``rate`` updates/s for ``seconds``, read from the
+    bot's database: handler = the update recorded in the inbox (``received_at``) → applied in the
+    transaction that commits it (``processed_at``); end to end = the fake server queues it → applied.
+    Throughput: ``burst`` updates queued at once; updates applied per second, first queued to last applied."""
     spec = SpaceSpec("camp", -1005000000000, (60001, 60002, 60003))
     rng = random.Random(5)
     users = [700000 + i for i in range(4000)]
     queued: dict[int, float] = {}
-    committed: dict[int, float] = {}
     async with FakeBotApi(rate_limits=TELEGRAM_LIMITS) as server:
         await add_people(server, [spec], users)
-        async with inprocess(folder, server, [spec]) as haven:
-            hook = haven.inbox.on_commit
-
-            def on_commit(work: Any) -> None:
-                if work.cause.startswith("in:"):
-                    committed[int(work.cause[3:])] = time.time()
-                hook(work)
-
-            haven.inbox.on_commit = on_commit
+        config = write_config(folder, server, [spec])
+        bot = BotProcess(haven_command(config), folder / "bot.log")
+        await bot.start()
+        database = folder / "haven.db"
+        try:
+            await bot.wait_ready()
+            await asyncio.sleep(1.0)
             texts, weights = zip(*P5_MIX, strict=True)
 
             async def send(n: int) -> None:
@@ -374,7 +373,6 @@ async def p5(folder: Path, *, seconds: float, rate: float = 500.0, burst: int = 
                 if wait > 0:
                     await asyncio.sleep(wait)
                 await send(n)
-            database = folder / "haven.db"
             await _applied(database, len(queued))
             steady = dict(queued)
             # Throughput: a burst.
@@ -385,15 +383,13 @@ async def p5(folder: Path, *, seconds: float, rate: float = 500.0, burst: int = 
                 if n % 200 == 199:
                     await asyncio.sleep(0)
             await _applied(database, total + burst)
-            rows = query(database, "SELECT id, external_id, received_at FROM inbox WHERE source = 'telegram'")
-    received = {int(external): (int(row_id), float(at)) for row_id, external, at in rows}
-    handler, end_to_end = [], []
-    for update_id, at in steady.items():
-        row_id, recorded = received[update_id]
-        handler.append(committed[row_id] - recorded)
-        end_to_end.append(committed[row_id] - at)
-    burst_ids = [received[u][0] for u in queued]
-    last = max(committed[i] for i in burst_ids)
+            rows = query(database, "SELECT external_id, received_at, processed_at FROM inbox WHERE source = 'telegram'")
+        finally:
+            await bot.terminate()
+    applied = {int(external): (float(received), float(done)) for external, received, done in rows}
+    handler = [applied[u][1] - applied[u][0] for u in steady]
+    end_to_end = [applied[u][1] - at for u, at in steady.items()]
+    last = max(applied[u][1] for u in queued)
     figure = Figure(samples={"handler": handler, "end_to_end": end_to_end})
     figure.values = {
         "rate": rate,

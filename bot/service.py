@@ -285,9 +285,7 @@ class Service:
         language = stored.language or "en"
         cases: tuple[Case, ...] = ()
         if space is not None:
-            found = await work.tx.reporter_by_identity(space.id, origin.sender)
-            if found is not None:
-                cases = tuple(await work.tx.cases(space=space.id, reporter=found.pseudonym))
+            cases = tuple(await work.tx.cases_of(space.id, origin.sender))
         paused = await work.tx.setting(f"space.{space.id}.paused") if space else None
         return Env(
             now=work.now,

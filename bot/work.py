@@ -34,8 +34,8 @@ class Work:
         return f"{self.cause}:{self.seq}"
 
     async def send(self, effect: Effect, lane: Lane = Lane.CONVERSATION) -> None:
-        if await self.tx.enqueue(self.key(), lane, effect):
-            self.platforms.add(platform_of(effect.to))
+        await self.tx.enqueue(self.key(), lane, effect)
+        self.platforms.add(platform_of(effect.to))
 
     async def timer(
         self, kind: str, due: datetime, *, case: CaseId | None = None, data: Mapping[str, Any] | None = None

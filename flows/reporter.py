@@ -22,7 +22,7 @@ track from every mode, with whatever the draft holds so far.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -93,7 +93,16 @@ class Conversation:
     replay: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "mode": self.mode.value,
+            "question": self.question,
+            "draft": self.draft,
+            "focus": self.focus,
+            "quick_step": self.quick_step,
+            "held": list(self.held),
+            "offered": list(self.offered),
+            "replay": self.replay,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Conversation:

@@ -117,8 +117,9 @@ class InboxProcessor:
         works: list[Work] = []
         applied: list[tuple[str, Fact]] = []
         async with self.store.transaction() as tx:
+            claimed = await self.store.claim_inbound(tx, [row.id for row in rows])
             for row in rows:
-                if not await self.store.finish_inbound(tx, row.id):
+                if row.id not in claimed:
                     continue  # already applied by an earlier drain
                 mapper = self.mappers.get(row.source)
                 facts = mapper(row.payload) if mapper else ()
@@ -127,6 +128,7 @@ class InboxProcessor:
                     await self.service.handle(work, fact)
                     applied.append((row.source, fact))
                 works.append(work)
+            await self.store.stamp_applied(tx, sorted(claimed))
         self.processed += len(rows)
         for work in works:
             self.on_commit(work)

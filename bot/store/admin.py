@@ -30,10 +30,9 @@ class AdminQueries:
     store: SqliteStore
 
     async def changes(self, space: SpaceId) -> dict[str, Change]:
-        async with self.store.db.execute(
+        rows = await self.store._all(
             "SELECT key, value, changed_at, changed_by FROM space_changes WHERE space = ?", (space,)
-        ) as cursor:
-            rows = list(await cursor.fetchall())
+        )
         return {key: Change(key, json.loads(value), _dt(at) or datetime.min, by) for key, value, at, by in rows}
 
     async def save_change(self, space: SpaceId, change: Change) -> None:
@@ -54,10 +53,7 @@ class AdminQueries:
         await self.store.db.execute("DELETE FROM space_changes WHERE space = ? AND key = ?", (space, key))
 
     async def file_value_seen(self, space: SpaceId, key: str, digest: str, now: datetime) -> datetime:
-        async with self.store.db.execute(
-            "SELECT digest, seen_at FROM file_values WHERE space = ? AND key = ?", (space, key)
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await self.store._one("SELECT digest, seen_at FROM file_values WHERE space = ? AND key = ?", (space, key))
         if row is not None and row[0] == digest:
             return _dt(row[1]) or now
         await self.store.db.execute(
@@ -88,12 +84,11 @@ class AdminQueries:
         return ban_id
 
     async def bans(self, space: SpaceId) -> list[Ban]:
-        async with self.store.db.execute(
+        rows = await self.store._all(
             "SELECT id, key_id, sealed, created_at, created_by, expires_at, removed_at FROM bans "
             "WHERE space = ? ORDER BY id",
             (space,),
-        ) as cursor:
-            rows = list(await cursor.fetchall())
+        )
         found = []
         for ban_id, key_id, sealed, created, by, expires, removed in rows:
             data = await self.store._open(key_id, sealed, f"ban/{space}/{ban_id}") or {}
@@ -121,11 +116,10 @@ class AdminQueries:
         wanted = {self._ban_hash(space, phrase) for phrase in phrases(text)}
         if not wanted:
             return []
-        async with self.store.db.execute(
+        rows = await self.store._all(
             "SELECT id, tokens FROM bans WHERE space = ? AND removed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
             (space, _ts(at)),
-        ) as cursor:
-            rows = list(await cursor.fetchall())
+        )
         hits = {ban_id for ban_id, tokens in rows if wanted & set(json.loads(tokens))}
         return [ban for ban in await self.bans(space) if ban.id in hits]
 
@@ -142,12 +136,14 @@ class AdminQueries:
 
     async def related_cases(self, space: SpaceId, case_id: int) -> list[str]:
         """References of the other cases of the space that name the same person."""
-        async with self.store.db.execute(
-            "SELECT DISTINCT c.ref FROM person_tokens a JOIN person_tokens b ON a.space = b.space AND a.token = b.token "
-            "JOIN cases c ON c.id = b.case_id WHERE a.space = ? AND a.case_id = ? AND b.case_id != ? ORDER BY c.id",
-            (space, case_id, case_id),
-        ) as cursor:
-            return [str(row[0]) for row in await cursor.fetchall()]
+        return [
+            str(row[0])
+            for row in await self.store._all(
+                "SELECT DISTINCT c.ref FROM person_tokens a JOIN person_tokens b ON a.space = b.space AND a.token = b.token "
+                "JOIN cases c ON c.id = b.case_id WHERE a.space = ? AND a.case_id = ? AND b.case_id != ? ORDER BY c.id",
+                (space, case_id, case_id),
+            )
+        ]
 
     # --- one-time codes --------------------------------------------------------------------------
 
@@ -172,12 +168,11 @@ class AdminQueries:
 
     async def use_code(self, code: str, by: str, at: datetime) -> Code | None:
         digest = self._code_hash(code)
-        async with self.store.db.execute(
+        row = await self.store._one(
             "SELECT kind, space, data, created_by, expires_at FROM codes "
             "WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
             (digest, _ts(at)),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None:
             return None
         await self.store.db.execute(
@@ -196,8 +191,7 @@ class AdminQueries:
             params.append(subject)
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(limit)
-        async with self.store.db.execute(sql, params) as cursor:
-            rows = list(await cursor.fetchall())
+        rows = await self.store._all(sql, params)
         return [
             AuditEntry(_dt(at) or datetime.min, actor, action, subj, detail)
             for at, actor, action, subj, detail in reversed(rows)

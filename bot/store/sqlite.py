@@ -92,6 +92,9 @@ class SqliteStore:
         self._lock = asyncio.Lock()
         self._keys: dict[int, bytes | None] = {}
         self._secrets: dict[str, bytes] = {}
+        # Read-through caches of rows only this process writes; dropped whenever a transaction rolls back.
+        self._settings: dict[str, str | None] = {}
+        self._conversation_keys: dict[str, int] = {}
         self._group: list[tuple[list[tuple[str, tuple[Any, ...]]], asyncio.Future[None]]] = []
         self._grouper: asyncio.Task[None] | None = None
 
@@ -129,9 +132,16 @@ class SqliteStore:
             raise RuntimeError("store is not open")
         return self._db
 
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row of a query in one hop to the database thread (a cursor would take three)."""
+        return list(await self.db.execute_fetchall(sql, params))
+
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = await self.db.execute_fetchall(sql, params)
+        return next(iter(rows), None)
+
     async def schema_version(self) -> int:
-        async with self.db.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("PRAGMA user_version")
         return int(row[0]) if row else 0
 
     async def _migrate(self) -> None:
@@ -144,8 +154,7 @@ class SqliteStore:
 
     async def _ensure_secret(self, name: str) -> bytes:
         setting = f"secret.{name}"
-        async with self.db.execute("SELECT value FROM settings WHERE name = ?", (setting,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT value FROM settings WHERE name = ?", (setting,))
         if row is not None:
             key = await self._data_key(int(row[0]))
             if key is None:
@@ -161,8 +170,11 @@ class SqliteStore:
         Runs in short transactions so the bot keeps serving while a rotation goes on.
         """
         async with self.transaction():
-            async with self.db.execute("SELECT id, wrapped FROM keys WHERE wrapped IS NOT NULL") as cursor:
-                rows = [row for row in await cursor.fetchall() if not self.vault.wrapped_by_primary(row[1])][:batch]
+            rows = [
+                row
+                for row in await self._all("SELECT id, wrapped FROM keys WHERE wrapped IS NOT NULL")
+                if not self.vault.wrapped_by_primary(row[1])
+            ][:batch]
             for key_id, wrapped in rows:
                 await self.db.execute(
                     "UPDATE keys SET wrapped = ? WHERE id = ?", (self.vault.wrap(self.vault.unwrap(wrapped)), key_id)
@@ -188,8 +200,7 @@ class SqliteStore:
     async def _data_key(self, key_id: int) -> bytes | None:
         if key_id in self._keys:
             return self._keys[key_id]
-        async with self.db.execute("SELECT wrapped FROM keys WHERE id = ?", (key_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT wrapped FROM keys WHERE id = ?", (key_id,))
         key = self.vault.unwrap(row[0]) if row is not None and row[0] is not None else None
         if len(self._keys) > 20_000:
             self._keys.clear()
@@ -235,9 +246,13 @@ class SqliteStore:
         async with self._lock:
             await self.db.execute("BEGIN IMMEDIATE")
             try:
-                yield SqliteTx(self)
+                tx = SqliteTx(self)
+                yield tx
+                await tx.flush()
             except BaseException:
                 await self.db.execute("ROLLBACK")
+                self._settings.clear()
+                self._conversation_keys.clear()
                 raise
             else:
                 await self.db.execute("COMMIT")
@@ -267,14 +282,11 @@ class SqliteStore:
         return added
 
     async def pending_inbound(self, limit: int = 100) -> list[InboundRow]:
-        async with (
-            self._lock,
-            self.db.execute(
+        async with self._lock:
+            rows = await self._all(
                 "SELECT id, source, external_id, payload FROM inbox WHERE processed_at IS NULL ORDER BY id LIMIT ?",
                 (limit,),
-            ) as cursor,
-        ):
-            rows = list(await cursor.fetchall())
+            )
         return [
             InboundRow(row[0], row[1], row[2], self._transit_open(row[3], f"inbox/{row[1]}/{row[2]}")) for row in rows
         ]
@@ -289,6 +301,30 @@ class SqliteStore:
             (_ts(self.clock.now()), row_id),
         )
         return cursor.rowcount == 1
+
+    async def claim_inbound(self, tx: Any, row_ids: Sequence[int]) -> set[int]:
+        """Mark rows processed (and wipe their payloads) in the caller's transaction, in one statement.
+
+        Returns the ids that were not processed yet: only those may be applied.
+        """
+        if not row_ids:
+            return set()
+        marks = ",".join("?" * len(row_ids))
+        rows = await self._all(
+            f"UPDATE inbox SET processed_at = ?, payload = NULL WHERE processed_at IS NULL AND id IN ({marks}) "
+            "RETURNING id",
+            (_ts(self.clock.now()), *row_ids),
+        )
+        return {int(row[0]) for row in rows}
+
+    async def stamp_applied(self, tx: Any, row_ids: Sequence[int]) -> None:
+        """Record when claimed rows were applied (just before the commit): the inbound lag metrics and the
+        benchmarks read ``received_at`` → ``processed_at``."""
+        if row_ids:
+            marks = ",".join("?" * len(row_ids))
+            await self.db.execute(
+                f"UPDATE inbox SET processed_at = ? WHERE id IN ({marks})", (_ts(self.clock.now()), *row_ids)
+            )
 
     async def quarantine_inbound(self, tx: Any, row_id: int) -> None:
         """Set a failing row aside: processed, but its sealed payload kept for a later replay."""
@@ -306,11 +342,20 @@ class SqliteStore:
             await self._set_setting(name, value)
 
     async def _get_setting(self, name: str) -> str | None:
-        async with self.db.execute("SELECT value FROM settings WHERE name = ?", (name,)) as cursor:
-            row = await cursor.fetchone()
+        if name in self._settings:
+            return self._settings[name]
+        value = await self._read_setting(name)
+        if len(self._settings) > 10_000:
+            self._settings.clear()
+        self._settings[name] = value
+        return value
+
+    async def _read_setting(self, name: str) -> str | None:
+        row = await self._one("SELECT value FROM settings WHERE name = ?", (name,))
         return str(row[0]) if row else None
 
     async def _set_setting(self, name: str, value: str | None) -> None:
+        self._settings[name] = value
         if value is None:
             await self.db.execute("DELETE FROM settings WHERE name = ?", (name,))
         else:
@@ -321,23 +366,27 @@ class SqliteStore:
 
     # --- outbox ------------------------------------------------------------------------------
 
-    async def _enqueue(self, key: str, lane: Lane, effect: Effect, not_before: datetime | None) -> bool:
+    def _outbox_row(self, key: str, lane: Lane, effect: Effect, not_before: datetime | None) -> tuple[Any, ...]:
         now = self.clock.now()
         payload = self._transit_seal(encode_effect(effect), f"outbox/{key}")
-        cursor = await self.db.execute(
-            "INSERT OR IGNORE INTO outbox (key, platform, lane, chat_hash, payload, not_before, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                key,
-                platform_of(effect.to),
-                int(lane),
-                self.chat_hash(effect.to),
-                payload,
-                _ts(not_before or now),
-                _ts(now),
-            ),
+        return (
+            key,
+            platform_of(effect.to),
+            int(lane),
+            self.chat_hash(effect.to),
+            payload,
+            _ts(not_before or now),
+            _ts(now),
         )
-        return cursor.rowcount > 0
+
+    async def _insert_outbox(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """One statement for everything a transaction queued; a key already queued is ignored."""
+        if rows:
+            await self.db.executemany(
+                "INSERT OR IGNORE INTO outbox (key, platform, lane, chat_hash, payload, not_before, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
 
     def _outgoing(self, row: Sequence[Any]) -> Outgoing:
         item_id, key, lane, payload, attempts, created_at = row[:6]
@@ -347,28 +396,22 @@ class SqliteStore:
         )
 
     async def due_outgoing(self, platform: Platform, now: datetime, limit: int = 100) -> list[Outgoing]:
-        async with (
-            self._lock,
-            self.db.execute(
+        async with self._lock:
+            rows = await self._all(
                 "SELECT id, key, lane, payload, attempts, created_at FROM outbox "
                 "WHERE state = 'pending' AND platform = ? AND not_before <= ? ORDER BY lane, id LIMIT ?",
                 (platform, _ts(now), limit),
-            ) as cursor,
-        ):
-            rows = list(await cursor.fetchall())
+            )
         return [self._outgoing(row) for row in rows]
 
     async def outgoing_after(self, platform: Platform, after: int, limit: int = 1000) -> list[Outgoing]:
         """Pending rows of a platform with an id above ``after`` (the sender's incremental view)."""
-        async with (
-            self._lock,
-            self.db.execute(
+        async with self._lock:
+            rows = await self._all(
                 "SELECT id, key, lane, payload, attempts, created_at FROM outbox "
                 "WHERE state = 'pending' AND platform = ? AND id > ? ORDER BY id LIMIT ?",
                 (platform, after, limit),
-            ) as cursor,
-        ):
-            rows = list(await cursor.fetchall())
+            )
         return [self._outgoing(row) for row in rows]
 
     async def start_sending(self, item_id: int) -> None:
@@ -423,65 +466,50 @@ class SqliteStore:
 
     async def card_of(self, case: CaseRef, room: ChatAddress) -> CardRef | None:
         """The platform references of a case's card (a read: no transaction, no commit)."""
-        async with (
-            self._lock,
-            self.db.execute(
+        async with self._lock:
+            row = await self._one(
                 "SELECT message_ref, thread_ref FROM cards WHERE case_ref = ? AND room = ?", (case, room)
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
+            )
         return CardRef(room, row[0], row[1]) if row else None
 
     async def interrupted_outgoing(self) -> list[Outgoing]:
-        async with (
-            self._lock,
-            self.db.execute(
+        async with self._lock:
+            rows = await self._all(
                 "SELECT id, key, lane, payload, attempts, created_at FROM outbox WHERE state = 'sending' ORDER BY id"
-            ) as cursor,
-        ):
-            rows = list(await cursor.fetchall())
+            )
         return [self._outgoing(row) for row in rows]
 
     async def next_outgoing_at(self, platform: Platform) -> datetime | None:
-        async with (
-            self._lock,
-            self.db.execute(
+        async with self._lock:
+            row = await self._one(
                 "SELECT MIN(not_before) FROM outbox WHERE state = 'pending' AND platform = ?", (platform,)
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
+            )
         return _dt(row[0]) if row else None
 
     async def pending_outgoing(self, platform: Platform) -> int:
         """Rows of a platform that are queued or being sent."""
-        async with (
-            self._lock,
-            self.db.execute(
+        async with self._lock:
+            row = await self._one(
                 "SELECT COUNT(*) FROM outbox WHERE platform = ? AND state IN ('pending', 'sending')", (platform,)
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
+            )
         return int(row[0]) if row else 0
 
     async def outbox_counts(self) -> dict[tuple[str, int, str], int]:
         """Rows per (platform, lane, state), for metrics and tests."""
-        async with (
-            self._lock,
-            self.db.execute("SELECT platform, lane, state, COUNT(*) FROM outbox GROUP BY 1, 2, 3") as cursor,
-        ):
-            return {(row[0], row[1], row[2]): row[3] for row in await cursor.fetchall()}
+        async with self._lock:
+            return {
+                (row[0], row[1], row[2]): row[3]
+                for row in await self._all("SELECT platform, lane, state, COUNT(*) FROM outbox GROUP BY 1, 2, 3")
+            }
 
     async def next_timer_at(self) -> datetime | None:
-        async with (
-            self._lock,
-            self.db.execute("SELECT MIN(due) FROM timers WHERE fired_at IS NULL AND cancelled = 0") as cursor,
-        ):
-            row = await cursor.fetchone()
+        async with self._lock:
+            row = await self._one("SELECT MIN(due) FROM timers WHERE fired_at IS NULL AND cancelled = 0")
         return _dt(row[0]) if row else None
 
     async def integrity_check(self) -> str:
-        async with self._lock, self.db.execute("PRAGMA integrity_check") as cursor:
-            row = await cursor.fetchone()
+        async with self._lock:
+            row = await self._one("PRAGMA integrity_check")
         return str(row[0]) if row else "no answer"
 
     # --- audit -------------------------------------------------------------------------------
@@ -490,13 +518,10 @@ class SqliteStore:
         """Walk the hash chain: (entries checked, the first problem or None, the head hash)."""
         previous = GENESIS
         count = 0
-        async with (
-            self._lock,
-            self.db.execute(
+        async with self._lock:
+            rows = await self._all(
                 "SELECT id, at, space, actor, action, subject, detail, prev_hash, hash FROM audit ORDER BY id"
-            ) as cursor,
-        ):
-            rows = list(await cursor.fetchall())
+            )
         for row_id, at, space, actor, action, subject, detail, prev_hash, digest in rows:
             if prev_hash != previous:
                 return count, f"entry {row_id}: the entry before it was removed or changed", previous
@@ -507,8 +532,7 @@ class SqliteStore:
         return count, None, previous
 
     async def _audit(self, at: datetime, space: str, actor: str, action: str, subject: str, detail: str) -> None:
-        async with self.db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1") as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
         prev = str(row[0]) if row else GENESIS
         stamp = float(_ts(at) or 0.0)
         digest = audit_hash(prev, stamp, space, actor, action, subject, detail)
@@ -524,18 +548,22 @@ class SqliteTx(AdminQueries):
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
         self.db = store.db
+        self._one = store._one
+        self._all = store._all
+        self._queued: list[tuple[Any, ...]] = []
+        self._queued_keys: set[str] = set()
 
     # --- conversations -----------------------------------------------------------------------
 
     async def conversation(self, chat: ChatAddress) -> StoredConversation | None:
         chat_hash = self.store.chat_hash(chat)
-        async with self.db.execute(
+        row = await self._one(
             "SELECT key_id, sealed, updated_at, reminded, has_draft FROM conversations WHERE chat_hash = ?",
             (chat_hash,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None:
             return None
+        self.store._conversation_keys[chat_hash] = int(row[0])
         data = await self.store._open(row[0], row[1], f"conversation/{chat_hash}")
         if data is None:
             return None
@@ -551,12 +579,17 @@ class SqliteTx(AdminQueries):
 
     async def save_conversation(self, conversation: StoredConversation) -> None:
         chat_hash = self.store.chat_hash(conversation.chat)
-        async with self.db.execute("SELECT key_id FROM conversations WHERE chat_hash = ?", (chat_hash,)) as cursor:
-            row = await cursor.fetchone()
-        if row is not None and await self.store._data_key(row[0]) is not None:
-            key_id = int(row[0])
+        known = self.store._conversation_keys.get(chat_hash)
+        if known is None:
+            row = await self._one("SELECT key_id FROM conversations WHERE chat_hash = ?", (chat_hash,))
+            known = int(row[0]) if row is not None else None
+        if known is not None and await self.store._data_key(known) is not None:
+            key_id = known
         else:
             key_id, _ = await self.store._new_key("conversation")
+        if len(self.store._conversation_keys) > 50_000:
+            self.store._conversation_keys.clear()
+        self.store._conversation_keys[chat_hash] = key_id
         sealed = await self.store._seal(
             key_id,
             {
@@ -584,19 +617,18 @@ class SqliteTx(AdminQueries):
 
     async def delete_conversation(self, chat: ChatAddress) -> None:
         chat_hash = self.store.chat_hash(chat)
-        async with self.db.execute("SELECT key_id FROM conversations WHERE chat_hash = ?", (chat_hash,)) as cursor:
-            row = await cursor.fetchone()
+        self.store._conversation_keys.pop(chat_hash, None)
+        row = await self._one("SELECT key_id FROM conversations WHERE chat_hash = ?", (chat_hash,))
         if row is not None:
             await self.store._destroy_key(int(row[0]))
             await self.db.execute("DELETE FROM conversations WHERE chat_hash = ?", (chat_hash,))
 
     async def idle_drafts(self, idle_since: datetime, limit: int = 100) -> list[StoredConversation]:
-        async with self.db.execute(
+        rows = await self._all(
             "SELECT chat_hash, key_id, sealed, updated_at, reminded FROM conversations "
             "WHERE has_draft = 1 AND updated_at <= ? ORDER BY updated_at LIMIT ?",
             (_ts(idle_since), limit),
-        ) as cursor:
-            rows = list(await cursor.fetchall())
+        )
         found = []
         for chat_hash, key_id, sealed, updated_at, reminded in rows:
             data = await self.store._open(key_id, sealed, f"conversation/{chat_hash}")
@@ -632,27 +664,27 @@ class SqliteTx(AdminQueries):
         )
 
     async def reporter_by_identity(self, space: SpaceId, identity: Identity) -> Reporter | None:
-        async with self.db.execute(
-            "SELECT space, pseudonym, key_id, sealed, language, blocked FROM reporters "
-            "WHERE space = ? AND identity_hash = ?",
-            (space, self.store.identity_hash(space, identity)),
-        ) as cursor:
-            return await self._reporter_row(await cursor.fetchone())
+        return await self._reporter_row(
+            await self._one(
+                "SELECT space, pseudonym, key_id, sealed, language, blocked FROM reporters "
+                "WHERE space = ? AND identity_hash = ?",
+                (space, self.store.identity_hash(space, identity)),
+            )
+        )
 
     async def reporter(self, space: SpaceId, pseudonym: Pseudonym) -> Reporter | None:
-        async with self.db.execute(
-            "SELECT space, pseudonym, key_id, sealed, language, blocked FROM reporters "
-            "WHERE space = ? AND pseudonym = ?",
-            (space, pseudonym),
-        ) as cursor:
-            return await self._reporter_row(await cursor.fetchone())
+        return await self._reporter_row(
+            await self._one(
+                "SELECT space, pseudonym, key_id, sealed, language, blocked FROM reporters "
+                "WHERE space = ? AND pseudonym = ?",
+                (space, pseudonym),
+            )
+        )
 
     async def save_reporter(self, reporter: Reporter) -> None:
-        async with self.db.execute(
-            "SELECT key_id FROM reporters WHERE space = ? AND pseudonym = ?",
-            (reporter.space, reporter.pseudonym),
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one(
+            "SELECT key_id FROM reporters WHERE space = ? AND pseudonym = ?", (reporter.space, reporter.pseudonym)
+        )
         if row is not None and row[0] is not None and await self.store._data_key(row[0]) is not None:
             key_id = int(row[0])
         else:
@@ -681,10 +713,7 @@ class SqliteTx(AdminQueries):
         )
 
     async def unlink_reporter(self, space: SpaceId, pseudonym: Pseudonym) -> None:
-        async with self.db.execute(
-            "SELECT key_id FROM reporters WHERE space = ? AND pseudonym = ?", (space, pseudonym)
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT key_id FROM reporters WHERE space = ? AND pseudonym = ?", (space, pseudonym))
         if row is None:
             return
         if row[0] is not None:
@@ -697,8 +726,7 @@ class SqliteTx(AdminQueries):
     # --- cases -------------------------------------------------------------------------------
 
     async def reference_taken(self, ref: CaseRef) -> bool:
-        async with self.db.execute("SELECT 1 FROM cases WHERE ref = ?", (ref,)) as cursor:
-            return await cursor.fetchone() is not None
+        return await self._one("SELECT 1 FROM cases WHERE ref = ?", (ref,)) is not None
 
     def _case_values(self, case: Case) -> tuple[Any, ...]:
         return (
@@ -743,8 +771,7 @@ class SqliteTx(AdminQueries):
             (*self._case_values(case), case.id),
         )
         if case.content is not None:
-            async with self.db.execute("SELECT key_id FROM cases WHERE id = ?", (case.id,)) as cursor:
-                row = await cursor.fetchone()
+            row = await self._one("SELECT key_id FROM cases WHERE id = ?", (case.id,))
             if row is not None and row[0] is not None and await self.store._data_key(row[0]) is not None:
                 sealed = await self.store._seal(row[0], case.content.to_json(), f"case/{case.ref}")
                 await self.db.execute("UPDATE cases SET content = ? WHERE id = ?", (sealed, case.id))
@@ -802,13 +829,11 @@ class SqliteTx(AdminQueries):
         )
 
     async def case(self, ref: CaseRef) -> Case | None:
-        async with self.db.execute(f"SELECT {_CASE_COLUMNS}, content FROM cases WHERE ref = ?", (ref,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one(f"SELECT {_CASE_COLUMNS}, content FROM cases WHERE ref = ?", (ref,))
         return await self._case_from_row(row, row[21]) if row else None
 
     async def case_by_id(self, case_id: CaseId) -> Case | None:
-        async with self.db.execute(f"SELECT {_CASE_COLUMNS}, content FROM cases WHERE id = ?", (case_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one(f"SELECT {_CASE_COLUMNS}, content FROM cases WHERE id = ?", (case_id,))
         return await self._case_from_row(row, row[21]) if row else None
 
     async def cases(
@@ -833,13 +858,20 @@ class SqliteTx(AdminQueries):
         sql = f"SELECT {_CASE_COLUMNS} FROM cases {where} ORDER BY created_at, id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        async with self.db.execute(sql, params) as cursor:
-            rows = list(await cursor.fetchall())
+        rows = await self._all(sql, params)
+        return [await self._case_from_row(row) for row in rows]
+
+    async def cases_of(self, space: SpaceId, identity: Identity) -> list[Case]:
+        """The cases of the reporter behind ``identity`` in a space, oldest first, in one query."""
+        rows = await self._all(
+            f"SELECT {_CASE_COLUMNS} FROM cases WHERE space = ? AND reporter = "
+            "(SELECT pseudonym FROM reporters WHERE space = ? AND identity_hash = ?) ORDER BY created_at, id",
+            (space, space, self.store.identity_hash(space, identity)),
+        )
         return [await self._case_from_row(row) for row in rows]
 
     async def destroy_case_content(self, case_id: CaseId) -> None:
-        async with self.db.execute("SELECT key_id FROM cases WHERE id = ?", (case_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT key_id FROM cases WHERE id = ?", (case_id,))
         if row is not None and row[0] is not None:
             await self.store._destroy_key(int(row[0]))
         await self.db.execute(
@@ -850,12 +882,11 @@ class SqliteTx(AdminQueries):
 
     async def purgeable_cases(self, space: SpaceId, closed_before: datetime) -> list[Case]:
         """Closed cases of a space whose retention has run out and whose content still exists."""
-        async with self.db.execute(
+        rows = await self._all(
             f"SELECT {_CASE_COLUMNS} FROM cases WHERE space = ? AND state IN ('resolved', 'withdrawn') "
             "AND purged_at IS NULL AND COALESCE(resolved_at, updated_at) < ? ORDER BY id",
             (space, _ts(closed_before)),
-        ) as cursor:
-            rows = list(await cursor.fetchall())
+        )
         return [await self._case_from_row(row) for row in rows]
 
     async def add_event(self, case_id: CaseId, event: CaseEvent) -> None:
@@ -865,15 +896,13 @@ class SqliteTx(AdminQueries):
         )
 
     async def events(self, case_id: CaseId) -> list[CaseEvent]:
-        async with self.db.execute(
+        rows = await self._all(
             "SELECT at, actor, kind, detail FROM case_events WHERE case_id = ? ORDER BY id", (case_id,)
-        ) as cursor:
-            rows = list(await cursor.fetchall())
+        )
         return [CaseEvent(_dt_required(at), actor, kind, json.loads(detail)) for at, actor, kind, detail in rows]
 
     async def _case_key(self, case_id: CaseId) -> tuple[int | None, str]:
-        async with self.db.execute("SELECT key_id, ref FROM cases WHERE id = ?", (case_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT key_id, ref FROM cases WHERE id = ?", (case_id,))
         if row is None:
             raise KeyError(case_id)
         return row[0], row[1]
@@ -890,10 +919,7 @@ class SqliteTx(AdminQueries):
 
     async def messages(self, case_id: CaseId) -> list[CaseMessage]:
         key_id, ref = await self._case_key(case_id)
-        async with self.db.execute(
-            "SELECT at, kind, body FROM case_messages WHERE case_id = ? ORDER BY id", (case_id,)
-        ) as cursor:
-            rows = list(await cursor.fetchall())
+        rows = await self._all("SELECT at, kind, body FROM case_messages WHERE case_id = ? ORDER BY id", (case_id,))
         found = []
         for at, kind, body in rows:
             opened = await self.store._open(key_id, body, f"message/{ref}")
@@ -904,34 +930,33 @@ class SqliteTx(AdminQueries):
     # --- cards -------------------------------------------------------------------------------
 
     async def card(self, case: CaseRef, room: ChatAddress) -> CardRef | None:
-        async with self.db.execute(
-            "SELECT message_ref, thread_ref FROM cards WHERE case_ref = ? AND room = ?", (case, room)
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT message_ref, thread_ref FROM cards WHERE case_ref = ? AND room = ?", (case, room))
         return CardRef(room, row[0], row[1]) if row else None
 
     async def save_card(self, case: CaseRef, card: CardRef) -> None:
         await self.db.execute(_SAVE_CARD, (case, card.room, card.message, card.thread))
 
     async def case_for_message(self, room: ChatAddress, message: str) -> CaseRef | None:
-        async with self.db.execute(
-            "SELECT case_ref FROM cards WHERE room = ? AND message_ref = ?", (room, message)
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT case_ref FROM cards WHERE room = ? AND message_ref = ?", (room, message))
         return CaseRef(row[0]) if row else None
 
     async def case_for_thread(self, room: ChatAddress, thread: str) -> CaseRef | None:
-        async with self.db.execute(
-            "SELECT case_ref FROM cards WHERE room = ? AND (thread_ref = ? OR message_ref = ?)",
-            (room, thread, thread),
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await self._one(
+            "SELECT case_ref FROM cards WHERE room = ? AND (thread_ref = ? OR message_ref = ?)", (room, thread, thread)
+        )
         return CaseRef(row[0]) if row else None
 
     # --- outbox ------------------------------------------------------------------------------
 
-    async def enqueue(self, key: str, lane: Lane, effect: Effect, *, not_before: datetime | None = None) -> bool:
-        return await self.store._enqueue(key, lane, effect, not_before)
+    async def enqueue(self, key: str, lane: Lane, effect: Effect, *, not_before: datetime | None = None) -> None:
+        """Buffered, in order, and written with the transaction's other work just before it commits."""
+        if key not in self._queued_keys:
+            self._queued_keys.add(key)
+            self._queued.append(self.store._outbox_row(key, lane, effect, not_before))
+
+    async def flush(self) -> None:
+        await self.store._insert_outbox(self._queued)
+        self._queued.clear()
 
     # --- timers ------------------------------------------------------------------------------
 
@@ -949,12 +974,14 @@ class SqliteTx(AdminQueries):
         return Timer(timer_id, kind, _dt_required(due), CaseId(case_id) if case_id else None, json.loads(data))
 
     async def due_timers(self, now: datetime, limit: int = 500) -> list[Timer]:
-        async with self.db.execute(
-            "SELECT id, kind, due, case_id, data FROM timers WHERE fired_at IS NULL AND cancelled = 0 AND due <= ? "
-            "ORDER BY due, id LIMIT ?",
-            (_ts(now), limit),
-        ) as cursor:
-            return [self._timer(row) for row in await cursor.fetchall()]
+        return [
+            self._timer(row)
+            for row in await self._all(
+                "SELECT id, kind, due, case_id, data FROM timers WHERE fired_at IS NULL AND cancelled = 0 AND due <= ? "
+                "ORDER BY due, id LIMIT ?",
+                (_ts(now), limit),
+            )
+        ]
 
     async def finish_timer(self, timer_id: int, fired_at: datetime) -> None:
         await self.db.execute("UPDATE timers SET fired_at = ? WHERE id = ?", (_ts(fired_at), timer_id))
@@ -969,20 +996,24 @@ class SqliteTx(AdminQueries):
         return cursor.rowcount
 
     async def pending_timers(self, kind: str) -> list[Timer]:
-        async with self.db.execute(
-            "SELECT id, kind, due, case_id, data FROM timers WHERE kind = ? AND fired_at IS NULL AND cancelled = 0 "
-            "ORDER BY due, id",
-            (kind,),
-        ) as cursor:
-            return [self._timer(row) for row in await cursor.fetchall()]
+        return [
+            self._timer(row)
+            for row in await self._all(
+                "SELECT id, kind, due, case_id, data FROM timers WHERE kind = ? AND fired_at IS NULL AND cancelled = 0 "
+                "ORDER BY due, id",
+                (kind,),
+            )
+        ]
 
     async def timers(self, case: CaseId) -> list[Timer]:
-        async with self.db.execute(
-            "SELECT id, kind, due, case_id, data FROM timers WHERE case_id = ? AND fired_at IS NULL AND cancelled = 0 "
-            "ORDER BY due, id",
-            (case,),
-        ) as cursor:
-            return [self._timer(row) for row in await cursor.fetchall()]
+        return [
+            self._timer(row)
+            for row in await self._all(
+                "SELECT id, kind, due, case_id, data FROM timers WHERE case_id = ? AND fired_at IS NULL AND cancelled = 0 "
+                "ORDER BY due, id",
+                (case,),
+            )
+        ]
 
     # --- audit and settings ------------------------------------------------------------------
 

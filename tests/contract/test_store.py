@@ -250,10 +250,12 @@ async def test_the_inbox_records_each_update_once(store: SqliteStore) -> None:
 async def test_the_outbox_accepts_each_key_once_and_orders_by_lane(store: SqliteStore) -> None:
     chat = ChatAddress("memory:ana")
     async with store.transaction() as tx:
-        assert await tx.enqueue("a", Lane.CONVERSATION, Send(chat, "first", ((Button("OK", "ok"),),)))
-        assert not await tx.enqueue("a", Lane.CONVERSATION, Send(chat, "again"))
-        assert await tx.enqueue("b", Lane.EMERGENCY, Send(chat, "urgent"))
-        assert await tx.enqueue("c", Lane.PAGE, PostCard(ChatAddress("memory:!team"), CaseRef("K7F-3QX"), "card"))
+        await tx.enqueue("a", Lane.CONVERSATION, Send(chat, "first", ((Button("OK", "ok"),),)))
+        await tx.enqueue("a", Lane.CONVERSATION, Send(chat, "again"))
+        await tx.enqueue("b", Lane.EMERGENCY, Send(chat, "urgent"))
+        await tx.enqueue("c", Lane.PAGE, PostCard(ChatAddress("memory:!team"), CaseRef("K7F-3QX"), "card"))
+    async with store.transaction() as tx:
+        await tx.enqueue("a", Lane.CONVERSATION, Send(chat, "a third time, in another transaction"))
     due = await store.due_outgoing("memory", NOW)  # type: ignore[arg-type]
     assert [(i.key, i.lane) for i in due] == [("b", Lane.EMERGENCY), ("c", Lane.PAGE), ("a", Lane.CONVERSATION)]
     assert due[2].effect == Send(chat, "first", ((Button("OK", "ok"),),))
