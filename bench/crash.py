@@ -325,7 +325,7 @@ def _analyse(
         result.unprocessed += len(server.pending_updates)
 
     # Cards: one per case in the team room.
-    card_refs = Counter()
+    card_refs: Counter[str] = Counter()
     for message in server.sent_messages(ROOM):
         if message.buttons() and (found := REF.search(message.text or "")):
             card_refs[found.group(0)] += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ def mark(ok: bool) -> str:
     return "pass" if ok else "**FAIL**"
 
 
-def cdf(path: Path, title: str, series: dict[str, Sequence[float]], target: float | None = None) -> None:
+def cdf(path: Path, title: str, series: Mapping[str, Sequence[float]], target: float | None = None) -> None:
     figure, axis = plt.subplots(figsize=(7, 4), dpi=110)
     for label, values in series.items():
         ordered = sorted(v * 1000 for v in values)

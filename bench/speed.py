@@ -43,7 +43,7 @@ from bench.scenario import (
 from bot.bootstrap import build
 from bot.clock import ManualClock
 from bot.config import load
-from bot.domain.ids import ChatAddress
+from bot.domain.ids import ChatAddress, Platform
 from bot.domain.model import Lane
 from bot.i18n import Catalogs
 from bot.messages import Send
@@ -168,7 +168,7 @@ async def p2(folder: Path, *, trials: int) -> Figure:
     async with FakeBotApi(rate_limits=TELEGRAM_LIMITS) as server:
         await add_people(server, [spec], crowd)
         async with inprocess(folder, server, [spec]) as haven:
-            sender = haven.senders["telegram"]
+            sender = haven.senders[Platform("telegram")]
             queued = 0
             for trial in range(trials):
                 backlog = sender.pending()
@@ -184,13 +184,18 @@ async def p2(folder: Path, *, trials: int) -> Figure:
                 started = time.monotonic()
                 await server.user_sends_text(reporter, "/emergency")
 
-                def pages(started: float = started) -> list[float]:
+                def pages(started: float = started, reporter: int = reporter) -> list[float]:
+                    # The pages about this trial's case: its reference is in the reporter's receipt.
+                    refs = [_ref(m.text) for m in server.sent_messages(reporter)]
+                    ref = next((r for r in refs if r), None)
+                    if ref is None:
+                        return []
                     found = []
                     for responder in responders:
                         times = [
                             m.sent_at
                             for m in server.sent_messages(responder)
-                            if m.sent_at >= started and "EMERGENCY" in (m.text or "")
+                            if m.sent_at >= started and "EMERGENCY" in (m.text or "") and ref in (m.text or "")
                         ]
                         if times:
                             found.append(min(times))
@@ -357,7 +362,8 @@ async def p5(folder: Path, *, seconds: float, rate: float = 500.0, burst: int = 
         try:
             await bot.wait_ready()
             await asyncio.sleep(1.0)
-            texts, weights = zip(*P5_MIX, strict=True)
+            texts = [text for text, _ in P5_MIX]
+            weights = [weight for _, weight in P5_MIX]
 
             async def send(n: int) -> None:
                 text = rng.choices(texts, weights)[0]

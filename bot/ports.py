@@ -206,10 +206,6 @@ class Tx(Protocol):
         """Cases oldest first, without their content."""
         ...
 
-    async def cases_of(self, space: SpaceId, identity: Identity) -> list[Case]:
-        """The cases a reporter filed in a space (found through the keyed hash of their identity)."""
-        ...
-
     async def destroy_case_content(self, case_id: CaseId) -> None:
         """Erase by destroying the case's key: content, messages and attachments become unreadable."""
         ...

@@ -247,11 +247,14 @@ class Service:
         ask_language = stored.language is None and not origin.language_hint
         if stored.language is None:
             stored.language = self.translator.negotiate(origin.language_hint, space.default_language if space else "en")
-        env = await self._env(work, stored, space, origin)
+        known = await work.tx.reporter_by_identity(space.id, origin.sender) if space else None
+        env = await self._env(work, stored, space, origin, known)
         if (
             space is not None
+            and known is not None
+            and known.blocked
             and not reporter.is_emergency(fact, env)
-            and await self._blocked(work, space, origin, fact)
+            and not (isinstance(fact, CommandReceived) and fact.name in ALLOWED_WHEN_BLOCKED)
         ):
             await self.speaker.say(
                 work,
@@ -275,17 +278,13 @@ class Service:
             stored.space = draft_space
         await work.tx.save_conversation(stored)
 
-    async def _blocked(self, work: Work, space: Space, origin: Origin, fact: ChatFact) -> bool:
-        if isinstance(fact, CommandReceived) and fact.name in ALLOWED_WHEN_BLOCKED:
-            return False
-        found = await work.tx.reporter_by_identity(space.id, origin.sender)
-        return found is not None and found.blocked
-
-    async def _env(self, work: Work, stored: StoredConversation, space: Space | None, origin: Origin) -> Env:
+    async def _env(
+        self, work: Work, stored: StoredConversation, space: Space | None, origin: Origin, known: Reporter | None
+    ) -> Env:
         language = stored.language or "en"
         cases: tuple[Case, ...] = ()
-        if space is not None:
-            cases = tuple(await work.tx.cases_of(space.id, origin.sender))
+        if space is not None and known is not None:
+            cases = tuple(await work.tx.cases(space=space.id, reporter=known.pseudonym))
         paused = await work.tx.setting(f"space.{space.id}.paused") if space else None
         return Env(
             now=work.now,

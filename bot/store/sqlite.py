@@ -94,7 +94,8 @@ class SqliteStore:
         self._secrets: dict[str, bytes] = {}
         # Read-through caches of rows only this process writes; dropped whenever a transaction rolls back.
         self._settings: dict[str, str | None] = {}
-        self._conversation_keys: dict[str, int] = {}
+        #: chat hash → the key id of its conversation row, or None when there is no row yet.
+        self._conversation_keys: dict[str, int | None] = {}
         self._group: list[tuple[list[tuple[str, tuple[Any, ...]]], asyncio.Future[None]]] = []
         self._grouper: asyncio.Task[None] | None = None
 
@@ -552,18 +553,22 @@ class SqliteTx(AdminQueries):
         self._all = store._all
         self._queued: list[tuple[Any, ...]] = []
         self._queued_keys: set[str] = set()
+        #: Conversation rows saved in this transaction (chat hash → row), written by :meth:`flush`.
+        self._conversations: dict[str, tuple[Any, ...]] = {}
 
     # --- conversations -----------------------------------------------------------------------
 
     async def conversation(self, chat: ChatAddress) -> StoredConversation | None:
         chat_hash = self.store.chat_hash(chat)
+        if chat_hash in self._conversations:
+            await self._write_conversations()
         row = await self._one(
             "SELECT key_id, sealed, updated_at, reminded, has_draft FROM conversations WHERE chat_hash = ?",
             (chat_hash,),
         )
+        self.store._conversation_keys[chat_hash] = None if row is None else int(row[0])
         if row is None:
             return None
-        self.store._conversation_keys[chat_hash] = int(row[0])
         data = await self.store._open(row[0], row[1], f"conversation/{chat_hash}")
         if data is None:
             return None
@@ -579,8 +584,9 @@ class SqliteTx(AdminQueries):
 
     async def save_conversation(self, conversation: StoredConversation) -> None:
         chat_hash = self.store.chat_hash(conversation.chat)
-        known = self.store._conversation_keys.get(chat_hash)
-        if known is None:
+        if chat_hash in self.store._conversation_keys:
+            known = self.store._conversation_keys[chat_hash]
+        else:
             row = await self._one("SELECT key_id FROM conversations WHERE chat_hash = ?", (chat_hash,))
             known = int(row[0]) if row is not None else None
         if known is not None and await self.store._data_key(known) is not None:
@@ -600,23 +606,28 @@ class SqliteTx(AdminQueries):
             },
             f"conversation/{chat_hash}",
         )
-        await self.db.execute(
+        self._conversations[chat_hash] = (
+            chat_hash,
+            key_id,
+            sealed,
+            _ts(conversation.updated_at or self.store.clock.now()),
+            int(conversation.has_draft),
+            int(conversation.reminded),
+        )
+
+    async def _write_conversations(self) -> None:
+        await self.db.executemany(
             "INSERT INTO conversations (chat_hash, key_id, sealed, updated_at, has_draft, reminded) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (chat_hash) DO UPDATE SET key_id = excluded.key_id, "
             "sealed = excluded.sealed, updated_at = excluded.updated_at, has_draft = excluded.has_draft, "
             "reminded = excluded.reminded",
-            (
-                chat_hash,
-                key_id,
-                sealed,
-                _ts(conversation.updated_at or self.store.clock.now()),
-                int(conversation.has_draft),
-                int(conversation.reminded),
-            ),
+            list(self._conversations.values()),
         )
+        self._conversations.clear()
 
     async def delete_conversation(self, chat: ChatAddress) -> None:
         chat_hash = self.store.chat_hash(chat)
+        self._conversations.pop(chat_hash, None)
         self.store._conversation_keys.pop(chat_hash, None)
         row = await self._one("SELECT key_id FROM conversations WHERE chat_hash = ?", (chat_hash,))
         if row is not None:
@@ -624,6 +635,8 @@ class SqliteTx(AdminQueries):
             await self.db.execute("DELETE FROM conversations WHERE chat_hash = ?", (chat_hash,))
 
     async def idle_drafts(self, idle_since: datetime, limit: int = 100) -> list[StoredConversation]:
+        if self._conversations:
+            await self._write_conversations()
         rows = await self._all(
             "SELECT chat_hash, key_id, sealed, updated_at, reminded FROM conversations "
             "WHERE has_draft = 1 AND updated_at <= ? ORDER BY updated_at LIMIT ?",
@@ -861,15 +874,6 @@ class SqliteTx(AdminQueries):
         rows = await self._all(sql, params)
         return [await self._case_from_row(row) for row in rows]
 
-    async def cases_of(self, space: SpaceId, identity: Identity) -> list[Case]:
-        """The cases of the reporter behind ``identity`` in a space, oldest first, in one query."""
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE space = ? AND reporter = "
-            "(SELECT pseudonym FROM reporters WHERE space = ? AND identity_hash = ?) ORDER BY created_at, id",
-            (space, space, self.store.identity_hash(space, identity)),
-        )
-        return [await self._case_from_row(row) for row in rows]
-
     async def destroy_case_content(self, case_id: CaseId) -> None:
         row = await self._one("SELECT key_id FROM cases WHERE id = ?", (case_id,))
         if row is not None and row[0] is not None:
@@ -955,6 +959,9 @@ class SqliteTx(AdminQueries):
             self._queued.append(self.store._outbox_row(key, lane, effect, not_before))
 
     async def flush(self) -> None:
+        """Write what the transaction buffered (conversations, outbox rows): called just before COMMIT."""
+        if self._conversations:
+            await self._write_conversations()
         await self.store._insert_outbox(self._queued)
         self._queued.clear()
 
