@@ -2,7 +2,8 @@
 
 Queued effects leave by priority lane (emergency > page > conversation > bulk), oldest first within a
 lane, one at a time per chat (so a chat's messages keep their order), within the platform's per-chat
-and global limits. A ``retry_after`` holds back that chat only.
+and global limits. Ordinary messages may use two thirds of the global limit, so an emergency's pages
+never wait for a backlog's burst to slide out of the window. A ``retry_after`` holds back that chat only.
 
 Delivery semantics. Before a request leaves, its row is marked ``sending``. If the process dies
 before the answer comes back, or the answer never comes (a timeout after the request left), the send
@@ -207,33 +208,40 @@ class Sender:
                     heapq.heappush(self._ready, (int(head.lane), head.id, name))
             timeout = self._delayed[0][0] - moment if self._delayed else 30.0
             if self._ready and len(self._inflight) < self.concurrency:
-                global_at = self.limiter.global_free_at(moment)
-                if global_at <= moment:
-                    self._dispatch(moment)
+                again = self._dispatch(moment)
+                if again is None:
                     continue
-                timeout = min(timeout, global_at - moment)
+                timeout = min(timeout, again - moment)
             elif self._ready:
                 timeout = min(timeout, 0.5)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, timeout))
 
-    def _dispatch(self, moment: float) -> None:
+    def _dispatch(self, moment: float) -> float | None:
+        """Start the most urgent item that may leave now: None if one did, else when to look again."""
         while self._ready:
-            _, item_id, name = heapq.heappop(self._ready)
+            lane, item_id, name = self._ready[0]
             chat = self._chats.get(name)
             if chat is None or chat.busy or not chat.queue or chat.queue[0].id != item_id:
-                continue  # a stale heap entry
+                heapq.heappop(self._ready)  # a stale heap entry
+                continue
             free_at = self.limiter.chat_free_at(name, moment)
             if free_at > moment:
+                heapq.heappop(self._ready)
                 heapq.heappush(self._delayed, (free_at, name))
                 continue
+            global_at = self.limiter.global_free_at(moment, page=lane <= Lane.PAGE)
+            if global_at > moment:
+                return global_at  # the rest of the heap is no more urgent
+            heapq.heappop(self._ready)
             chat.busy = True
             item = chat.queue[0]
             self.limiter.begin()
             task = asyncio.create_task(self._deliver(name, chat, item))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-            return
+            return None
+        return moment + 30.0
 
     async def _deliver(self, name: str, chat: _Chat, item: Outgoing) -> None:
         keep = False

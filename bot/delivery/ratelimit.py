@@ -3,6 +3,10 @@
 A send is counted from the moment it is dispatched (in flight, against the global window) and is
 stamped with the time its answer came back: the platform handled it somewhere in between, so
 spacing sends from that later time keeps them apart at the platform however long the trip took.
+
+A third of the global window is kept for pages: ordinary messages leave in bursts that fill a
+sliding window, and without a reserve an emergency filed behind a backlog would wait for the window
+to slide (up to a second on Telegram) before its first page could leave.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ class Window:
         self.seconds = seconds
         self.times: deque[float] = deque()
 
-    def next_free(self, now: float, pending: int = 0) -> float:
+    def next_free(self, now: float, pending: int = 0, reserve: int = 0) -> float:
         """The earliest time an event may happen (``now`` if it may happen now), with ``pending``
-        events under way that will be recorded when they finish."""
+        events under way that will be recorded when they finish and ``reserve`` places kept free."""
         while self.times and self.times[0] <= now - self.seconds:
             self.times.popleft()
-        excess = len(self.times) + pending - self.count
+        excess = len(self.times) + pending - max(1, self.count - reserve)
         if excess < 0:
             return now
         if excess < len(self.times):
@@ -39,6 +43,8 @@ class RateLimiter:
     """Per-chat windows (private or group) plus one global window, and ``retry_after`` holds."""
 
     MARGIN = 1.05
+    #: The share of the global window that only pages (emergency or not) may use.
+    RESERVED_FOR_PAGES = 1 / 3
 
     def __init__(
         self,
@@ -71,8 +77,12 @@ class RateLimiter:
         free = window.next_free(now) if window else now
         return max(free, hold)
 
-    def global_free_at(self, now: float) -> float:
-        return self._global.next_free(now, self._under_way) if self._global else now
+    def global_free_at(self, now: float, *, page: bool = True) -> float:
+        """When the next send may start; ``page`` for pages, which may use the reserved share."""
+        if self._global is None:
+            return now
+        reserve = 0 if page else int(self._global.count * self.RESERVED_FOR_PAGES)
+        return self._global.next_free(now, self._under_way, reserve)
 
     def begin(self) -> None:
         """A send was dispatched: it counts against the global window until :meth:`end`."""

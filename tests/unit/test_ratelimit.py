@@ -42,3 +42,16 @@ def test_a_group_window_counts_per_minute() -> None:
         limits.begin()
         limits.end("-100", float(n))
     assert limits.chat_free_at("-100", 20.0) == pytest.approx(0.0 + 63.0)
+
+
+def test_ordinary_messages_leave_a_third_of_the_global_window_to_pages() -> None:
+    limits = limiter(global_per_second=30.0)
+    for n in range(20):
+        limits.begin()
+        limits.end(str(n), 0.0)
+    assert limits.global_free_at(0.1, page=False) == pytest.approx(1.05), "a backlog stops at two thirds"
+    assert limits.global_free_at(0.1) == 0.1, "a page may still leave at once"
+    for n in range(10):
+        limits.begin()
+        limits.end(str(n), 0.1)
+    assert limits.global_free_at(0.2) > 0.2, "pages, too, stay within the platform's limit"
