@@ -6,7 +6,7 @@ Concrete classes are named only in :mod:`bot.bootstrap`. Each port has one contr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -177,6 +177,10 @@ class Tx(Protocol):
 
     # conversations
     async def conversation(self, chat: ChatAddress) -> StoredConversation | None: ...
+    async def prefetch_conversations(self, chats: Iterable[ChatAddress]) -> None:
+        """Read ahead the conversations a batch of updates will need (an optimisation: reads stay exact)."""
+        ...
+
     async def save_conversation(self, conversation: StoredConversation) -> None: ...
     async def delete_conversation(self, chat: ChatAddress) -> None: ...
     async def idle_drafts(self, idle_since: datetime, limit: int = 100) -> list[StoredConversation]: ...

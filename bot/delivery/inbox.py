@@ -118,11 +118,9 @@ class InboxProcessor:
         applied: list[tuple[str, Fact]] = []
         async with self.store.transaction() as tx:
             claimed = await self.store.claim_inbound(tx, [row.id for row in rows])
-            for row in rows:
-                if row.id not in claimed:
-                    continue  # already applied by an earlier drain
-                mapper = self.mappers.get(row.source)
-                facts = mapper(row.payload) if mapper else ()
+            batch = [(row, self._facts(row)) for row in rows if row.id in claimed]  # others: applied already
+            await tx.prefetch_conversations(f.origin.chat for _, facts in batch for f in facts if hasattr(f, "origin"))
+            for row, facts in batch:
                 work = Work(tx, self.clock.now(), f"in:{row.id}")
                 for fact in facts:
                     await self.service.handle(work, fact)
@@ -135,6 +133,10 @@ class InboxProcessor:
         if self.on_fact is not None:
             for source, fact in applied:
                 self.on_fact(source, fact)
+
+    def _facts(self, row: InboundRow) -> Sequence[Fact]:
+        mapper = self.mappers.get(row.source)
+        return mapper(row.payload) if mapper else ()
 
     async def _quarantine(self, row: InboundRow) -> None:
         """Mark a failing update processed so it cannot block the others; its sealed payload is kept."""

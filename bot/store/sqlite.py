@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -555,17 +555,35 @@ class SqliteTx(AdminQueries):
         self._queued_keys: set[str] = set()
         #: Conversation rows saved in this transaction (chat hash → row), written by :meth:`flush`.
         self._conversations: dict[str, tuple[Any, ...]] = {}
+        #: Conversation rows read ahead by :meth:`prefetch_conversations` (None: the chat has none).
+        self._fetched: dict[str, tuple[Any, ...] | None] = {}
 
     # --- conversations -----------------------------------------------------------------------
+
+    async def prefetch_conversations(self, chats: Iterable[ChatAddress]) -> None:
+        """Read the conversations of a batch's chats in one query; each is used by its first read."""
+        hashes = list({self.store.chat_hash(chat) for chat in chats})
+        if not hashes:
+            return
+        rows = await self._all(
+            "SELECT chat_hash, key_id, sealed, updated_at, reminded, has_draft FROM conversations "
+            f"WHERE chat_hash IN ({', '.join('?' * len(hashes))})",
+            hashes,
+        )
+        self._fetched.update(dict.fromkeys(hashes))
+        self._fetched.update((row[0], tuple(row[1:])) for row in rows)
 
     async def conversation(self, chat: ChatAddress) -> StoredConversation | None:
         chat_hash = self.store.chat_hash(chat)
         if chat_hash in self._conversations:
             await self._write_conversations()
-        row = await self._one(
-            "SELECT key_id, sealed, updated_at, reminded, has_draft FROM conversations WHERE chat_hash = ?",
-            (chat_hash,),
-        )
+        if chat_hash in self._fetched:
+            row = self._fetched.pop(chat_hash)
+        else:
+            row = await self._one(
+                "SELECT key_id, sealed, updated_at, reminded, has_draft FROM conversations WHERE chat_hash = ?",
+                (chat_hash,),
+            )
         self.store._conversation_keys[chat_hash] = None if row is None else int(row[0])
         if row is None:
             return None
@@ -616,6 +634,8 @@ class SqliteTx(AdminQueries):
         )
 
     async def _write_conversations(self) -> None:
+        for chat_hash in self._conversations:
+            self._fetched.pop(chat_hash, None)  # read back from the table from now on
         await self.db.executemany(
             "INSERT INTO conversations (chat_hash, key_id, sealed, updated_at, has_draft, reminded) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (chat_hash) DO UPDATE SET key_id = excluded.key_id, "
@@ -628,6 +648,7 @@ class SqliteTx(AdminQueries):
     async def delete_conversation(self, chat: ChatAddress) -> None:
         chat_hash = self.store.chat_hash(chat)
         self._conversations.pop(chat_hash, None)
+        self._fetched.pop(chat_hash, None)
         self.store._conversation_keys.pop(chat_hash, None)
         row = await self._one("SELECT key_id FROM conversations WHERE chat_hash = ?", (chat_hash,))
         if row is not None:

@@ -103,6 +103,23 @@ async def test_deleting_a_conversation_destroys_its_key(store: SqliteStore) -> N
         assert await tx.conversation(chat) is None
 
 
+async def test_conversations_read_ahead_for_a_batch_match_what_is_stored(store: SqliteStore) -> None:
+    kept, changed, gone, new = (ChatAddress(f"telegram:{n}") for n in (11, 12, 13, 14))
+    async with store.transaction() as tx:
+        for chat in (kept, changed, gone):
+            await tx.save_conversation(StoredConversation(chat, "de", None, {"step": "old"}, NOW))
+    async with store.transaction() as tx:
+        await tx.prefetch_conversations([kept, changed, gone, new])
+        await tx.save_conversation(StoredConversation(changed, "de", None, {"step": "new"}, NOW))
+        await tx.delete_conversation(gone)
+        assert [c.state if c else None for c in [await tx.conversation(x) for x in (kept, changed, gone, new)]] == [
+            {"step": "old"},
+            {"step": "new"},
+            None,
+            None,
+        ]
+
+
 async def test_idle_drafts_are_found_by_age(store: SqliteStore) -> None:
     async with store.transaction() as tx:
         await tx.save_conversation(
