@@ -353,7 +353,13 @@ def _analyse(
                     result.explained_emergency_repeats += 1
                 else:
                     result.duplicate_pages += 1
-                    result.problems.append(f"responder {responder} got {text!r:.40} {len(same)} times")
+                    later = [round(m.sent_at - first.sent_at, 2) for m in same]
+                    kill = min((k - first.sent_at for k in kills if k >= first.sent_at), default=None)
+                    after = f"{kill:.2f} s" if kill is not None else "never"
+                    result.problems.append(
+                        f"responder {responder} got {text!r:.40} {len(same)} times (at {later} s; "
+                        f"the next kill {after} after the first)"
+                    )
 
 
 def table_rows(haven: CrashResult, baseline: CrashResult | None = None) -> list[tuple[str, str, str]]:
