@@ -206,19 +206,21 @@ class Sender:
                 if chat and chat.queue and not chat.busy:
                     head = chat.queue[0]
                     heapq.heappush(self._ready, (int(head.lane), head.id, name))
-            timeout = self._delayed[0][0] - moment if self._delayed else 30.0
             if self._ready and len(self._inflight) < self.concurrency:
                 again = self._dispatch(moment)
                 if again is None:
                     continue
+            else:
+                again = moment + 0.5 if self._ready else None
+            timeout = self._delayed[0][0] - moment if self._delayed else 30.0
+            if again is not None:
                 timeout = min(timeout, again - moment)
-            elif self._ready:
-                timeout = min(timeout, 0.5)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, timeout))
 
     def _dispatch(self, moment: float) -> float | None:
-        """Start the most urgent item that may leave now: None if one did, else when to look again."""
+        """Start the most urgent item that may leave now. Returns when the global window lets the most
+        urgent waiting item leave, if that is what holds it back; otherwise None (look again at once)."""
         while self._ready:
             lane, item_id, name = self._ready[0]
             chat = self._chats.get(name)
@@ -240,8 +242,8 @@ class Sender:
             task = asyncio.create_task(self._deliver(name, chat, item))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-            return None
-        return moment + 30.0
+            break
+        return None
 
     async def _deliver(self, name: str, chat: _Chat, item: Outgoing) -> None:
         keep = False

@@ -385,6 +385,21 @@ async def test_an_emergency_overtakes_a_thousand_queued_messages_within_every_li
         assert server.rate_limited == [], "the bot paced itself: Telegram never had to answer 429"
 
 
+async def test_a_message_held_back_by_its_chats_limit_leaves_as_soon_as_the_chat_is_free(tmp_path: Path) -> None:
+    async with FakeBotApi(DEFAULT_TOKEN, rate_limits=PACED_SERVER) as server:
+        for user in PEOPLE.values():
+            await server.add_user(user, "Guest")
+            server.users[user].started = True
+        async with telegram_haven(tmp_path, server=server, limits=PACED) as h:
+            for n in range(3):  # two per second: the third is queued while the chat's window is closed
+                async with h.haven.store.transaction() as tx:
+                    await tx.enqueue(f"note:{n}", Lane.CONVERSATION, Send(ChatAddress(f"telegram:{RITA}"), f"Note {n}"))
+                h.haven.senders["telegram"].wake()
+                await server.wait_until(lambda n=n: len(server.sent_messages(RITA)) > n, what=f"note {n}", timeout=20)
+        first, _, third = (m.sent_at for m in server.sent_messages(RITA))
+        assert 0.5 <= third - first < 5, "held back by the per-chat limit, then sent without waiting for a wake-up"
+
+
 async def test_receiving_survives_errors_and_outages(h: TelegramHarness) -> None:
     await h.server.wait_until(lambda: h.transport.last_contact is not None, what="getMe")
     h.server.fail_next("getUpdates", error_code=502)
