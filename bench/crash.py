@@ -14,8 +14,9 @@ the bot sent is compared with what the reporters filed:
 * processed twice: more cases than report updates, or the same reply twice in a reporter's chat;
 * duplicates: the same receipt, card (one per case in the team room) or page (same text to the same
   responder) sent twice. An emergency page sent twice is expected right after an injected ambiguous
-  timeout, or when a kill interrupted its send (the outbox sends emergency pages at least once); those
-  are counted apart, as *explained*.
+  timeout, or when a kill interrupted its send (the outbox sends emergency pages at least once): the
+  fake performed it at most a second before the kill, or after the kill and before the next start (its
+  request was still on its way when the bot died). Those are counted apart, as *explained*.
 
 The same harness runs the baseline (python-telegram-bot's ConversationHandler with PicklePersistence,
 :mod:`bench.baseline_ptb`): only the command, the configuration and the way to read its storage differ.
@@ -202,6 +203,9 @@ async def run(
     result = CrashResult(bot.name, rounds)
     filed: list[_Filed] = []
     kills: list[float] = []
+    #: When each process was spawned: a send the fake performs after a kill and before the next spawn
+    #: was on its way from the killed bot (its request was still being read when the bot died).
+    spawns: list[float] = []
     started = time.monotonic()
     log = folder / "bot.log"
     async with FakeBotApi(rate_limits=SERVER_LIMITS, seed=seed) as server:
@@ -235,6 +239,7 @@ async def run(
 
         for number in range(rounds):
             process = BotProcess(bot.command(config), log)
+            spawns.append(time.monotonic())
             await process.start()
             if rng.random() < 0.1:
                 await asyncio.sleep(rng.uniform(0.0, 1.0))  # still importing, migrating, starting
@@ -265,6 +270,7 @@ async def run(
 
         # A last run, stopped gracefully once everything settled: what the kills left behind leaves now.
         process = BotProcess(bot.command(config), log)
+        spawns.append(time.monotonic())
         await process.start()
         await process.wait_ready(60)
         await server.wait_until(lambda: not server.pending_updates, timeout=60, what="every update fetched")
@@ -272,7 +278,7 @@ async def run(
         await asyncio.sleep(2.5)  # room for a late duplicate to show up
         await process.terminate()
         result.seconds = time.monotonic() - started
-        _analyse(result, bot, folder, server, filed, kills)
+        _analyse(result, bot, folder, server, filed, list(zip(kills, spawns[1:], strict=True)))
     text = log.read_text(errors="replace")
     if fake.DEFAULT_TOKEN.split(":")[1] in text or "keeps following" in text:
         result.problems.append("a secret or report content reached the log")
@@ -285,8 +291,9 @@ def _analyse(
     folder: Path,
     server: FakeBotApi,
     filed: Sequence[_Filed],
-    kills: Sequence[float],
+    kills: Sequence[tuple[float, float]],
 ) -> None:
+    """``kills``: (the moment of each kill, the next spawn)."""
     reporters = {f.user for f in filed if f.kind != "status"}
     result.reports = len(reporters)
     result.other_messages = len([f for f in filed if f.kind == "status"])
@@ -348,17 +355,17 @@ def _analyse(
             emergency = "EMERGENCY" in (text or "")
             for first in same[:-1]:
                 after_fault = any(chat == responder and abs(at - first.sent_at) < 0.5 for chat, at in dropped)
-                interrupted = any(0 <= kill - first.sent_at <= INTERRUPTED for kill in kills)
+                interrupted = any(kill - INTERRUPTED <= first.sent_at <= spawn for kill, spawn in kills)
                 if emergency and (after_fault or interrupted):
                     result.explained_emergency_repeats += 1
                 else:
                     result.duplicate_pages += 1
                     later = [round(m.sent_at - first.sent_at, 2) for m in same]
-                    kill = min((k - first.sent_at for k in kills if k >= first.sent_at), default=None)
-                    after = f"{kill:.2f} s" if kill is not None else "never"
+                    kill = min((k - first.sent_at for k, _ in kills), key=abs, default=None)
+                    nearest = f"{kill:+.2f} s" if kill is not None else "none"
                     result.problems.append(
                         f"responder {responder} got {text!r:.40} {len(same)} times (at {later} s; "
-                        f"the next kill {after} after the first)"
+                        f"the nearest kill {nearest} from the first)"
                     )
 
 
