@@ -176,7 +176,7 @@ def write(results: dict[str, Any], out: Path) -> None:
         )
     explanations = {
         "P5": f"{p5_why}, and the handler latency is queueing. Durability was not weakened to win it; "
-        "see [docs/performance.md](../docs/performance.md#targets-not-met-and-why).",
+        "see [docs/performance.md](../docs/performance.md#ratios-and-what-they-say).",
     }
     notes = [f"- **{row[0]}**: not met ({row[3]}). {explanations.get(row[0], '')}" for row in missed]
     info = results["machine"]
