@@ -15,8 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from adapters.telegram import buttons, wiring
-from adapters.telegram.render import native_id
+from adapters.telegram import buttons, render, wiring
 from adapters.telegram.transport import TelegramTransport
 from bot.bootstrap import assemble, open_store
 from bot.clock import ManualClock
@@ -63,7 +62,7 @@ class TelegramHarness:
         self.space = space
         self.clock = clock
         self.room = space.team_rooms[0]
-        self.room_id = int(self.room.split(":", 1)[1])
+        self.room_id = render.chat_id(self.room)
         self.cards: dict[str, int] = {}  # case reference → card message id, refreshed by settle()
         self.people = dict(PEOPLE)
 
@@ -218,10 +217,10 @@ async def telegram_haven(
         spaces = [space or telegram_space(), *more_spaces]
         rooms = [room for s in spaces for room in s.team_rooms]
         for room in rooms:
-            if int(native_id(room)) not in api.groups:
+            if render.chat_id(room) not in api.groups:
                 members = [PEOPLE[name] for name in (*RESPONDERS, "mallory")]
                 await api.add_group(
-                    int(native_id(room)), "Team", is_forum=forum, members=members, admins=[PEOPLE["cora"]]
+                    render.chat_id(room), "Team", is_forum=forum, members=members, admins=[PEOPLE["cora"]]
                 )
         telegram = TelegramSettings(
             TOKEN,

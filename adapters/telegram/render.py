@@ -25,6 +25,7 @@ from telegram import (
     ReplyParameters,
 )
 
+from bot.domain.ids import native_id
 from bot.messages import Button, EditCard, PostCard, Send
 
 PARSE_MODE = "HTML"
@@ -39,11 +40,6 @@ SOMEONE = "👤"
 Signer = Callable[[str, str, int | None], str]
 #: A person to notify: their user id and the name to show.
 Mention = tuple[int, str]
-
-
-def native_id(address: str) -> str:
-    """``telegram:-100123`` → ``-100123``."""
-    return address.split(":", 1)[1]
 
 
 def chat_id(address: str) -> int:

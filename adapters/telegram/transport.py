@@ -45,7 +45,7 @@ from telegram.warnings import PTBDeprecationWarning
 from adapters.telegram import buttons, render
 from adapters.telegram.inbound import ALLOWED_UPDATES
 from bot.config import TelegramSettings
-from bot.domain.ids import ChatAddress, Platform, platform_of
+from bot.domain.ids import ChatAddress, Platform, native_id, platform_of
 from bot.logs import redact
 from bot.messages import (
     Ambiguous,
@@ -168,7 +168,7 @@ class TelegramTransport:
     # --- the Transport port ----------------------------------------------------------------------
 
     def is_group(self, chat: ChatAddress) -> bool:
-        return render.native_id(chat).startswith("-")
+        return native_id(chat).startswith("-")
 
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
@@ -354,9 +354,9 @@ class TelegramTransport:
         """The people to notify, with their first names as the group shows them (asked once each)."""
         chat = render.chat_id(effect.to)
         users = [
-            int(render.native_id(identity))
+            int(native_id(identity))
             for identity in dict.fromkeys(effect.mentions)
-            if platform_of(identity) == self.platform and render.native_id(identity).isdigit()
+            if platform_of(identity) == self.platform and native_id(identity).isdigit()
         ]
         await asyncio.gather(*(self._learn_name(chat, user) for user in users if user not in self._names))
         return [(user, self._names.get(user, "")) for user in users]

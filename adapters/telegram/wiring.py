@@ -10,6 +10,7 @@ from adapters.telegram.inbound import to_facts
 from adapters.telegram.render import Menu, chat_id
 from adapters.telegram.transport import TelegramTransport
 from bot.config import TelegramSettings
+from bot.delivery.inbox import Mapper
 from bot.i18n import Catalogs
 from bot.messages import Fact
 from bot.ports import Translator
@@ -18,9 +19,7 @@ from flows import menus
 SECRET = "buttons"
 
 
-def create(
-    settings: TelegramSettings, secret: Callable[[str], bytes]
-) -> tuple[TelegramTransport, Callable[[Mapping[str, Any]], Sequence[Fact]]]:
+def create(settings: TelegramSettings, secret: Callable[[str], bytes]) -> tuple[TelegramTransport, Mapper]:
     """``secret(name)`` works once the store is open, so it is asked for lazily."""
     transport = TelegramTransport(settings, lambda: secret(SECRET), command_menus(Catalogs(), settings.team_rooms))
 
