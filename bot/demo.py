@@ -27,19 +27,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from adapters.matrix.homeserver import HomeserverError, LocalSynapse
+from adapters.matrix.homeserver import HomeserverError, LocalSynapse, write_private
 from adapters.matrix.people import BotWatch, MatrixPerson, Message, PersonError
+from adapters.matrix.render import ENCRYPTION_STATE
 from adapters.matrix.transport import MatrixStartError, MatrixTransport
 from bot import logs
 from bot.bootstrap import build
 from bot.config import ConfigError, Settings, load
 from bot.domain.ids import Platform
+from bot.domain.reference import REFERENCE
 from bot.i18n import Catalogs
 from bot.runtime import Haven
 
 DEMO_DIR_ENV: Final = "HAVEN_DEMO_DIR"
 PREFERRED_PORT: Final = 8008
-REFERENCE: Final = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +79,6 @@ def _port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
 
 
 def _read_state(path: Path) -> dict[str, object]:
@@ -157,9 +152,7 @@ async def _create_team_room(hs: LocalSynapse, coordinator: Account, members: lis
                 "name": "Demo Camp response team",
                 "preset": "private_chat",
                 "invite": members,
-                "initial_state": [
-                    {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
-                ],
+                "initial_state": [ENCRYPTION_STATE],
             },
         )
     finally:
@@ -193,14 +186,14 @@ async def prepare(root: Path, preferred_port: int | None = PREFERRED_PORT) -> De
         if not isinstance(team_room, str):
             members = [hs.user_id(key) for key in ("ana", "ben", "haven")]
             team_room = await _create_team_room(hs, accounts["cora"], members)
-        _write_private(
+        write_private(
             state_path,
             json.dumps(
                 {"port": hs.port, "team_room": team_room, "passwords": {k: a.password for k, a in accounts.items()}}
             ),
         )
         demo = Demo(root, hs, accounts, team_room, root / "haven.toml")
-        _write_private(demo.config, _config_text(demo))
+        write_private(demo.config, _config_text(demo))
         return demo
     except BaseException:
         await hs.stop()
@@ -365,10 +358,8 @@ class Walkthrough:
 
 
 def _reference(text: str) -> str:
-    words = [w.strip(".,:;!") for w in text.split()]
-    for word in words:
-        left, dash, right = word.partition("-")
-        if dash and len(left) == len(right) == 3 and all(c in REFERENCE for c in left + right):
+    for word in (w.strip(".,:;!") for w in text.split()):
+        if REFERENCE.match(word):
             return word
     raise PersonError(f"no case reference in: {text!r}")
 

@@ -169,7 +169,8 @@ def _unpadded_b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii").rstrip("=")
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (secrets, tokens, keys)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
@@ -311,14 +312,14 @@ class LocalSynapse:
         for name in self._SECRETS:
             path = self._secret_path(name)
             if not path.exists():
-                _write_private(path, secrets.token_urlsafe(48) + "\n")
+                write_private(path, secrets.token_urlsafe(48) + "\n")
 
     def _ensure_signing_key(self) -> None:
         # Same format as Synapse's --generate-keys: "<alg> <key id> <unpadded b64 seed>";
         # an ed25519 private key is just a 32-byte random seed.
         if not self.signing_key_path.exists():
             key_id = "a_" + secrets.token_hex(2)
-            _write_private(self.signing_key_path, f"ed25519 {key_id} {_unpadded_b64(os.urandom(32))}\n")
+            write_private(self.signing_key_path, f"ed25519 {key_id} {_unpadded_b64(os.urandom(32))}\n")
 
     def homeserver_config(self) -> dict[str, Any]:
         """The Synapse config as a dict (what ``write_config`` writes)."""
@@ -745,7 +746,7 @@ class LocalSynapse:
             initial_device_display_name="haven harness",
             exist_ok=True,
         )
-        _write_private(creds_path, json.dumps({"password": password, "access_token": reg.access_token}))
+        write_private(creds_path, json.dumps({"password": password, "access_token": reg.access_token}))
         self._admin_token = reg.access_token
         return reg.access_token
 

@@ -35,14 +35,13 @@ from nio import (
     UploadResponse,
 )
 
-from adapters.matrix.render import read_choices
+from adapters.matrix.render import ENCRYPTION_STATE, read_choices, thread_relation
+from adapters.matrix.transport import after_sync
 from bot.messages import Outgoing, PostCard
 from bot.ports import InboundSink
 
 T = TypeVar("T")
 
-MEGOLM: Final = "m.megolm.v1.aes-sha2"
-ENCRYPTION_STATE: Final = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}}
 UNREADABLE: Final = "<could not decrypt>"
 
 
@@ -111,13 +110,7 @@ class MatrixPerson:
         response = await client.sync(timeout=timeout_ms, sync_filter={"room": {"timeline": {"limit": 100}}})
         if not isinstance(response, SyncResponse):
             raise PersonError(f"{self.user_id}: sync failed: {response}")
-        if client.should_upload_keys:
-            await client.keys_upload()
-        if client.should_query_keys:
-            await client.keys_query()
-        if client.should_claim_keys:
-            await client.keys_claim(client.get_users_for_key_claiming())
-        await client.send_to_device_messages()
+        await after_sync(client)
         for room_id, info in response.rooms.join.items():
             for event in info.timeline.events:
                 self._see(room_id, event)
@@ -204,12 +197,7 @@ class MatrixPerson:
     async def send(self, room_id: str, text: str, *, thread: str | None = None) -> str:
         content: dict[str, Any] = {"msgtype": "m.text", "body": text}
         if thread is not None:
-            content["m.relates_to"] = {
-                "rel_type": "m.thread",
-                "event_id": thread,
-                "is_falling_back": True,
-                "m.in_reply_to": {"event_id": thread},
-            }
+            content["m.relates_to"] = thread_relation(thread)
         return await self.send_event(room_id, "m.room.message", content)
 
     async def send_file(self, room_id: str, name: str, data: bytes, mime: str = "text/plain") -> str:

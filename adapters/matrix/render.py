@@ -31,6 +31,9 @@ CARD_ACTIONS: Final = ("ack", "claim", "join")
 _OPTION = re.compile(r"^(\d+)\. (.+)$")
 
 Content = dict[str, Any]
+#: Rooms the bot creates are encrypted, as Element creates them.
+MEGOLM: Final = "m.megolm.v1.aes-sha2"
+ENCRYPTION_STATE: Final = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}}
 
 
 def _escaped_size(text: str) -> int:

@@ -65,7 +65,7 @@ from nio.crypto import ENCRYPTION_ENABLED
 from nio.crypto.attachments import decrypt_attachment
 
 from adapters.matrix import inbound, render
-from adapters.matrix.homeserver import override_ratelimit_curl, override_ratelimit_path
+from adapters.matrix.homeserver import override_ratelimit_curl, override_ratelimit_path, write_private
 from bot.config import MatrixSettings
 from bot.domain.ids import ChatAddress, Platform, native_id
 from bot.messages import (
@@ -89,8 +89,6 @@ SOURCE: Final = "matrix"
 CURSOR: Final = "matrix.sync_token"
 PENDING_FILE: Final = "undecrypted.json"
 TXN_PREFIX: Final = "matrix.txn_prefix"
-MEGOLM: Final = "m.megolm.v1.aes-sha2"
-ENCRYPTION_STATE: Final = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}}
 #: Events per room and sync; a longer gap is fetched from /messages.
 TIMELINE_LIMIT: Final = 50
 GAP_PAGES: Final = 20
@@ -135,14 +133,15 @@ def _read_json(path: Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else {}
 
 
-def _is_file(path: Path) -> bool:
-    return path.is_file()
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
+async def after_sync(client: AsyncClient) -> None:
+    """What ``sync_forever`` does after each sync: publish our keys, learn others', send to-device."""
+    if client.should_upload_keys:
+        await client.keys_upload()
+    if client.should_query_keys:
+        await client.keys_query()
+    if client.should_claim_keys:
+        await client.keys_claim(client.get_users_for_key_claiming())
+    await client.send_to_device_messages()
 
 
 class MatrixTransport:
@@ -230,7 +229,7 @@ class MatrixTransport:
         path = store / "credentials.json"
         saved = _read_json(path)
         if saved.get("user_id") == self.user_id and saved.get("homeserver") == settings.homeserver:
-            if _is_file(store / f"{self.user_id}_{saved['device_id']}.db"):
+            if (store / f"{self.user_id}_{saved['device_id']}.db").is_file():
                 self.client.restore_login(self.user_id, saved["device_id"], saved["access_token"])
                 log.info("matrix: restored the saved device")
                 return
@@ -255,7 +254,7 @@ class MatrixTransport:
             self.client.restore_login(self.user_id, device, token)
         else:
             raise MatrixStartError("neither a password nor an access token is configured")
-        _write_private(
+        write_private(
             path,
             json.dumps(
                 {"homeserver": settings.homeserver, "user_id": self.user_id, "device_id": device, "access_token": token}
@@ -340,20 +339,12 @@ class MatrixTransport:
         """Keep the messages set aside in the store directory (which already names rooms and people),
         written before the sync token moves past them."""
         path = Path(self.settings.store_path) / PENDING_FILE
-        _write_private(path.with_suffix(".tmp"), json.dumps(pending))
+        write_private(path.with_suffix(".tmp"), json.dumps(pending))
         os.replace(path.with_suffix(".tmp"), path)
 
     async def _housekeeping(self) -> None:
-        """What ``sync_forever`` does after each sync: publish our keys, learn others', send to-device."""
-        client = self.client
-        assert client is not None
-        if client.should_upload_keys:
-            await client.keys_upload()
-        if client.should_query_keys:
-            await client.keys_query()
-        if client.should_claim_keys:
-            await client.keys_claim(client.get_users_for_key_claiming())
-        await client.send_to_device_messages()
+        assert self.client is not None
+        await after_sync(self.client)
 
     async def _after_first_sync(self) -> None:
         client = self.client
@@ -608,7 +599,10 @@ class MatrixTransport:
         if found is not None:
             return found
         created = await client.room_create(
-            is_direct=True, preset=RoomPreset.trusted_private_chat, invite=[target], initial_state=[ENCRYPTION_STATE]
+            is_direct=True,
+            preset=RoomPreset.trusted_private_chat,
+            invite=[target],
+            initial_state=[render.ENCRYPTION_STATE],
         )
         if not isinstance(created, RoomCreateResponse):
             raise _Refused(_refusal(created.status_code, created.retry_after_ms))
