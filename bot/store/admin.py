@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.crypto import keyed_hash
 from bot.domain.ids import SpaceId
 from bot.domain.names import aliases, identifiers, phrases
 from bot.ports import AuditEntry, Ban, Change, Code
+from bot.store.codec import from_ts, to_ts
 
 if TYPE_CHECKING:
     from bot.store.sqlite import SqliteStore
-
-
-def _ts(value: datetime | None) -> float | None:
-    return value.timestamp() if value is not None else None
-
-
-def _dt(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
 class AdminQueries:
@@ -33,7 +26,7 @@ class AdminQueries:
         rows = await self.store._all(
             "SELECT key, value, changed_at, changed_by FROM space_changes WHERE space = ?", (space,)
         )
-        return {key: Change(key, json.loads(value), _dt(at) or datetime.min, by) for key, value, at, by in rows}
+        return {key: Change(key, json.loads(value), from_ts(at) or datetime.min, by) for key, value, at, by in rows}
 
     async def save_change(self, space: SpaceId, change: Change) -> None:
         await self.store.db.execute(
@@ -44,7 +37,7 @@ class AdminQueries:
                 space,
                 change.key,
                 json.dumps(change.value, ensure_ascii=False),
-                _ts(change.changed_at),
+                to_ts(change.changed_at),
                 change.changed_by,
             ),
         )
@@ -55,11 +48,11 @@ class AdminQueries:
     async def file_value_seen(self, space: SpaceId, key: str, digest: str, now: datetime) -> datetime:
         row = await self.store._one("SELECT digest, seen_at FROM file_values WHERE space = ? AND key = ?", (space, key))
         if row is not None and row[0] == digest:
-            return _dt(row[1]) or now
+            return from_ts(row[1]) or now
         await self.store.db.execute(
             "INSERT INTO file_values (space, key, digest, seen_at) VALUES (?, ?, ?, ?) ON CONFLICT (space, key) "
             "DO UPDATE SET digest = excluded.digest, seen_at = excluded.seen_at",
-            (space, key, digest, _ts(now)),
+            (space, key, digest, to_ts(now)),
         )
         return now
 
@@ -76,7 +69,7 @@ class AdminQueries:
         cursor = await self.store.db.execute(
             "INSERT INTO bans (space, key_id, sealed, tokens, created_at, created_by, expires_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (space, key_id, b"", json.dumps(tokens), _ts(at), by, _ts(expires_at)),
+            (space, key_id, b"", json.dumps(tokens), to_ts(at), by, to_ts(expires_at)),
         )
         ban_id = int(cursor.lastrowid or 0)
         sealed = await self.store._seal(key_id, {"label": label, "reason": reason}, f"ban/{space}/{ban_id}")
@@ -98,17 +91,18 @@ class AdminQueries:
                     space,
                     data.get("label", "—"),
                     data.get("reason", ""),
-                    _dt(created) or datetime.min,
+                    from_ts(created) or datetime.min,
                     by,
-                    _dt(expires),
-                    _dt(removed),
+                    from_ts(expires),
+                    from_ts(removed),
                 )
             )
         return found
 
     async def remove_ban(self, space: SpaceId, ban_id: int, at: datetime) -> bool:
         cursor = await self.store.db.execute(
-            "UPDATE bans SET removed_at = ? WHERE space = ? AND id = ? AND removed_at IS NULL", (_ts(at), space, ban_id)
+            "UPDATE bans SET removed_at = ? WHERE space = ? AND id = ? AND removed_at IS NULL",
+            (to_ts(at), space, ban_id),
         )
         return cursor.rowcount == 1
 
@@ -118,7 +112,7 @@ class AdminQueries:
             return []
         rows = await self.store._all(
             "SELECT id, tokens FROM bans WHERE space = ? AND removed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
-            (space, _ts(at)),
+            (space, to_ts(at)),
         )
         hits = {ban_id for ban_id, tokens in rows if wanted & set(json.loads(tokens))}
         return [ban for ban in await self.bans(space) if ban.id in hits]
@@ -160,9 +154,9 @@ class AdminQueries:
                 value.kind,
                 value.space,
                 json.dumps(dict(value.data)),
-                _ts(at),
+                to_ts(at),
                 value.created_by,
-                _ts(value.expires_at),
+                to_ts(value.expires_at),
             ),
         )
 
@@ -171,15 +165,15 @@ class AdminQueries:
         row = await self.store._one(
             "SELECT kind, space, data, created_by, expires_at FROM codes "
             "WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
-            (digest, _ts(at)),
+            (digest, to_ts(at)),
         )
         if row is None:
             return None
         await self.store.db.execute(
-            "UPDATE codes SET used_at = ?, used_by = ? WHERE code_hash = ?", (_ts(at), by, digest)
+            "UPDATE codes SET used_at = ?, used_by = ? WHERE code_hash = ?", (to_ts(at), by, digest)
         )
         kind, space, data, created_by, expires = row
-        return Code(kind, SpaceId(space), json.loads(data), created_by, _dt(expires) or at, at)
+        return Code(kind, SpaceId(space), json.loads(data), created_by, from_ts(expires) or at, at)
 
     # --- audit -----------------------------------------------------------------------------------
 
@@ -193,6 +187,6 @@ class AdminQueries:
         params.append(limit)
         rows = await self.store._all(sql, params)
         return [
-            AuditEntry(_dt(at) or datetime.min, actor, action, subj, detail)
+            AuditEntry(from_ts(at) or datetime.min, actor, action, subj, detail)
             for at, actor, action, subj, detail in reversed(rows)
         ]

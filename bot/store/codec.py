@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.domain.ids import CaseRef, ChatAddress, Identity
 from bot.messages import Button, EditCard, Effect, FetchFile, PostCard, Send, SendFile
+
+
+def to_ts(value: datetime | None) -> float | None:
+    """A moment as stored: seconds since the epoch (None stays None)."""
+    return value.timestamp() if value is not None else None
+
+
+def from_ts(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+def from_ts_required(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
 
 
 def _buttons(rows: tuple[tuple[Button, ...], ...]) -> list[list[list[Any]]]:

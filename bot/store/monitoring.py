@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.store.sqlite import SqliteStore, _dt
+from bot.store.codec import from_ts
+from bot.store.sqlite import SqliteStore
 
 #: Case states that count as open (SPEC: resolved and withdrawn cases are closed).
 OPEN_STATES = ("open", "acknowledged", "claimed")
@@ -43,14 +44,14 @@ async def outbox_queues(store: SqliteStore) -> dict[tuple[str, int], Queue]:
         "WHERE state IN ('pending', 'sending') GROUP BY 1, 2"
     )
     async with store._lock, store.db.execute(sql) as cursor:
-        return {(row[0], int(row[1])): Queue(int(row[2]), _dt(row[3])) for row in await cursor.fetchall()}
+        return {(row[0], int(row[1])): Queue(int(row[2]), from_ts(row[3])) for row in await cursor.fetchall()}
 
 
 async def inbox_queues(store: SqliteStore) -> dict[str, Queue]:
     """Recorded but not yet applied updates per source (platform)."""
     sql = "SELECT source, COUNT(*), MIN(received_at) FROM inbox WHERE processed_at IS NULL GROUP BY 1"
     async with store._lock, store.db.execute(sql) as cursor:
-        return {row[0]: Queue(int(row[1]), _dt(row[2])) for row in await cursor.fetchall()}
+        return {row[0]: Queue(int(row[1]), from_ts(row[2])) for row in await cursor.fetchall()}
 
 
 async def last_event_id(store: SqliteStore) -> int:

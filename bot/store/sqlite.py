@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -41,9 +41,10 @@ from bot.domain.model import (
 from bot.messages import Effect, Outgoing
 from bot.ports import CardRef, Clock, InboundRow, StoredConversation, Timer
 from bot.store.admin import AdminQueries
-from bot.store.codec import decode_effect, dumps, encode_effect, loads
+from bot.store.codec import decode_effect, dumps, encode_effect, from_ts, from_ts_required, loads, to_ts
 
 GENESIS = "0" * 64
+_CARD = "SELECT message_ref, thread_ref FROM cards WHERE case_ref = ? AND room = ?"
 _SAVE_CARD = (
     "INSERT INTO cards (case_ref, room, message_ref, thread_ref) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (case_ref, room) DO UPDATE SET message_ref = excluded.message_ref, thread_ref = excluded.thread_ref"
@@ -52,18 +53,6 @@ _CASE_COLUMNS = (
     "id, ref, space, state, urgency, category, role, source, language, reporter, contact, created_at, "
     "updated_at, acknowledged_at, acknowledged_by, assignees, outcome, resolved_at, signed_off, key_id, linked_ban"
 )
-
-
-def _ts(value: datetime | None) -> float | None:
-    return value.timestamp() if value is not None else None
-
-
-def _dt(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value is not None else None
-
-
-def _dt_required(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -171,11 +160,11 @@ class SqliteStore:
         Runs in short transactions so the bot keeps serving while a rotation goes on.
         """
         async with self.transaction():
-            rows = [
-                row
-                for row in await self._all("SELECT id, wrapped FROM keys WHERE wrapped IS NOT NULL")
-                if not self.vault.wrapped_by_primary(row[1])
-            ][:batch]
+            primary = self.vault.primary  # a wrapped key starts with the fingerprint of its master key
+            rows = await self._all(
+                "SELECT id, wrapped FROM keys WHERE wrapped IS NOT NULL AND substr(wrapped, 1, ?) != ? LIMIT ?",
+                (len(primary), primary, batch),
+            )
             for key_id, wrapped in rows:
                 await self.db.execute(
                     "UPDATE keys SET wrapped = ? WHERE id = ?", (self.vault.wrap(self.vault.unwrap(wrapped)), key_id)
@@ -192,7 +181,7 @@ class SqliteStore:
         key, wrapped = self.vault.new_data_key()
         cursor = await self.db.execute(
             "INSERT INTO keys (purpose, wrapped, created_at) VALUES (?, ?, ?)",
-            (purpose, wrapped, _ts(self.clock.now())),
+            (purpose, wrapped, to_ts(self.clock.now())),
         )
         key_id = int(cursor.lastrowid or 0)
         self._keys[key_id] = key
@@ -210,7 +199,7 @@ class SqliteStore:
 
     async def _destroy_key(self, key_id: int) -> None:
         await self.db.execute(
-            "UPDATE keys SET wrapped = NULL, destroyed_at = ? WHERE id = ?", (_ts(self.clock.now()), key_id)
+            "UPDATE keys SET wrapped = NULL, destroyed_at = ? WHERE id = ?", (to_ts(self.clock.now()), key_id)
         )
         self._keys[key_id] = None
 
@@ -266,7 +255,7 @@ class SqliteStore:
         items: Sequence[tuple[str, Mapping[str, Any]]],
         cursor: tuple[str, str] | None = None,
     ) -> int:
-        now = _ts(self.clock.now())
+        now = to_ts(self.clock.now())
         rows = [
             (source, external_id, now, self._transit_seal(dict(payload), f"inbox/{source}/{external_id}"))
             for external_id, payload in items
@@ -292,17 +281,6 @@ class SqliteStore:
             InboundRow(row[0], row[1], row[2], self._transit_open(row[3], f"inbox/{row[1]}/{row[2]}")) for row in rows
         ]
 
-    async def finish_inbound(self, tx: Any, row_id: int) -> bool:
-        """Mark a row processed inside the caller's transaction and wipe its payload.
-
-        Returns False if the row was already processed: the caller must then apply nothing.
-        """
-        cursor = await self.db.execute(
-            "UPDATE inbox SET processed_at = ?, payload = NULL WHERE id = ? AND processed_at IS NULL",
-            (_ts(self.clock.now()), row_id),
-        )
-        return cursor.rowcount == 1
-
     async def claim_inbound(self, tx: Any, row_ids: Sequence[int]) -> set[int]:
         """Mark rows processed (and wipe their payloads) in the caller's transaction, in one statement.
 
@@ -314,7 +292,7 @@ class SqliteStore:
         rows = await self._all(
             f"UPDATE inbox SET processed_at = ?, payload = NULL WHERE processed_at IS NULL AND id IN ({marks}) "
             "RETURNING id",
-            (_ts(self.clock.now()), *row_ids),
+            (to_ts(self.clock.now()), *row_ids),
         )
         return {int(row[0]) for row in rows}
 
@@ -324,14 +302,14 @@ class SqliteStore:
         if row_ids:
             marks = ",".join("?" * len(row_ids))
             await self.db.execute(
-                f"UPDATE inbox SET processed_at = ? WHERE id IN ({marks})", (_ts(self.clock.now()), *row_ids)
+                f"UPDATE inbox SET processed_at = ? WHERE id IN ({marks})", (to_ts(self.clock.now()), *row_ids)
             )
 
     async def quarantine_inbound(self, tx: Any, row_id: int) -> None:
         """Set a failing row aside: processed, but its sealed payload kept for a later replay."""
         await self.db.execute(
             "UPDATE inbox SET processed_at = ?, failed = 1 WHERE id = ?",
-            (_ts(self.clock.now()), row_id),
+            (to_ts(self.clock.now()), row_id),
         )
 
     async def recall(self, name: str) -> str | None:
@@ -376,8 +354,8 @@ class SqliteStore:
             int(lane),
             self.chat_hash(effect.to),
             payload,
-            _ts(not_before or now),
-            _ts(now),
+            to_ts(not_before or now),
+            to_ts(now),
         )
 
     async def _insert_outbox(self, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -393,7 +371,7 @@ class SqliteStore:
         item_id, key, lane, payload, attempts, created_at = row[:6]
         effect = decode_effect(self._transit_open(payload, f"outbox/{key}"))
         return Outgoing(
-            id=item_id, key=key, lane=Lane(lane), effect=effect, attempts=attempts, queued_at=_dt(created_at)
+            id=item_id, key=key, lane=Lane(lane), effect=effect, attempts=attempts, queued_at=from_ts(created_at)
         )
 
     async def due_outgoing(self, platform: Platform, now: datetime, limit: int = 100) -> list[Outgoing]:
@@ -401,7 +379,7 @@ class SqliteStore:
             rows = await self._all(
                 "SELECT id, key, lane, payload, attempts, created_at FROM outbox "
                 "WHERE state = 'pending' AND platform = ? AND not_before <= ? ORDER BY lane, id LIMIT ?",
-                (platform, _ts(now), limit),
+                (platform, to_ts(now), limit),
             )
         return [self._outgoing(row) for row in rows]
 
@@ -428,13 +406,15 @@ class SqliteStore:
         statements.append(
             (
                 "UPDATE outbox SET state = ?, finished_at = ?, payload = NULL, detail = ? WHERE id = ?",
-                (state, _ts(self.clock.now()), detail, item_id),
+                (state, to_ts(self.clock.now()), detail, item_id),
             )
         )
         await self._grouped(statements)
 
     async def retry_outgoing(self, item_id: int, at: datetime) -> None:
-        await self._grouped([("UPDATE outbox SET state = 'pending', not_before = ? WHERE id = ?", (_ts(at), item_id))])
+        await self._grouped(
+            [("UPDATE outbox SET state = 'pending', not_before = ? WHERE id = ?", (to_ts(at), item_id))]
+        )
 
     async def _grouped(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
         """Group commit for the senders' small state changes: the changes asked for while a commit is
@@ -468,9 +448,7 @@ class SqliteStore:
     async def card_of(self, case: CaseRef, room: ChatAddress) -> CardRef | None:
         """The platform references of a case's card (a read: no transaction, no commit)."""
         async with self._lock:
-            row = await self._one(
-                "SELECT message_ref, thread_ref FROM cards WHERE case_ref = ? AND room = ?", (case, room)
-            )
+            row = await self._one(_CARD, (case, room))
         return CardRef(room, row[0], row[1]) if row else None
 
     async def interrupted_outgoing(self) -> list[Outgoing]:
@@ -485,7 +463,7 @@ class SqliteStore:
             row = await self._one(
                 "SELECT MIN(not_before) FROM outbox WHERE state = 'pending' AND platform = ?", (platform,)
             )
-        return _dt(row[0]) if row else None
+        return from_ts(row[0]) if row else None
 
     async def pending_outgoing(self, platform: Platform) -> int:
         """Rows of a platform that are queued or being sent."""
@@ -506,7 +484,7 @@ class SqliteStore:
     async def next_timer_at(self) -> datetime | None:
         async with self._lock:
             row = await self._one("SELECT MIN(due) FROM timers WHERE fired_at IS NULL AND cancelled = 0")
-        return _dt(row[0]) if row else None
+        return from_ts(row[0]) if row else None
 
     async def integrity_check(self) -> str:
         async with self._lock:
@@ -535,7 +513,7 @@ class SqliteStore:
     async def _audit(self, at: datetime, space: str, actor: str, action: str, subject: str, detail: str) -> None:
         row = await self._one("SELECT hash FROM audit ORDER BY id DESC LIMIT 1")
         prev = str(row[0]) if row else GENESIS
-        stamp = float(_ts(at) or 0.0)
+        stamp = float(to_ts(at) or 0.0)
         digest = audit_hash(prev, stamp, space, actor, action, subject, detail)
         await self.db.execute(
             "INSERT INTO audit (at, space, actor, action, subject, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -595,7 +573,7 @@ class SqliteTx(AdminQueries):
             language=data.get("language"),
             space=SpaceId(data["space"]) if data.get("space") else None,
             state=data.get("state", {}),
-            updated_at=_dt(row[2]),
+            updated_at=from_ts(row[2]),
             reminded=bool(row[3]),
             has_draft=bool(row[4]),
         )
@@ -628,7 +606,7 @@ class SqliteTx(AdminQueries):
             chat_hash,
             key_id,
             sealed,
-            _ts(conversation.updated_at or self.store.clock.now()),
+            to_ts(conversation.updated_at or self.store.clock.now()),
             int(conversation.has_draft),
             int(conversation.reminded),
         )
@@ -661,7 +639,7 @@ class SqliteTx(AdminQueries):
         rows = await self._all(
             "SELECT chat_hash, key_id, sealed, updated_at, reminded FROM conversations "
             "WHERE has_draft = 1 AND updated_at <= ? ORDER BY updated_at LIMIT ?",
-            (_ts(idle_since), limit),
+            (to_ts(idle_since), limit),
         )
         found = []
         for chat_hash, key_id, sealed, updated_at, reminded in rows:
@@ -674,7 +652,7 @@ class SqliteTx(AdminQueries):
                     language=data.get("language"),
                     space=SpaceId(data["space"]) if data.get("space") else None,
                     state=data.get("state", {}),
-                    updated_at=_dt(updated_at),
+                    updated_at=from_ts(updated_at),
                     reminded=bool(reminded),
                     has_draft=True,
                 )
@@ -742,7 +720,7 @@ class SqliteTx(AdminQueries):
                 sealed,
                 reporter.language,
                 int(reporter.blocked),
-                _ts(self.store.clock.now()),
+                to_ts(self.store.clock.now()),
             ),
         )
 
@@ -772,13 +750,13 @@ class SqliteTx(AdminQueries):
             case.language,
             case.reporter,
             case.contact.value,
-            _ts(case.created_at),
-            _ts(case.updated_at),
-            _ts(case.acknowledged_at),
+            to_ts(case.created_at),
+            to_ts(case.updated_at),
+            to_ts(case.acknowledged_at),
             case.acknowledged_by,
             json.dumps(list(case.assignees)),
             case.outcome.value if case.outcome else None,
-            _ts(case.resolved_at),
+            to_ts(case.resolved_at),
             None if case.signed_off is None else int(case.signed_off),
             case.linked_ban,
         )
@@ -850,13 +828,13 @@ class SqliteTx(AdminQueries):
             language=language,
             reporter=Pseudonym(reporter) if reporter else None,
             contact=Contact(contact),
-            created_at=_dt_required(created_at),
-            updated_at=_dt_required(updated_at),
-            acknowledged_at=_dt(acknowledged_at),
+            created_at=from_ts_required(created_at),
+            updated_at=from_ts_required(updated_at),
+            acknowledged_at=from_ts(acknowledged_at),
             acknowledged_by=Identity(acknowledged_by) if acknowledged_by else None,
             assignees=tuple(Identity(a) for a in json.loads(assignees)),
             outcome=Outcome(outcome) if outcome else None,
-            resolved_at=_dt(resolved_at),
+            resolved_at=from_ts(resolved_at),
             signed_off=None if signed_off is None else bool(signed_off),
             linked_ban=linked_ban,
             content=content,
@@ -900,7 +878,7 @@ class SqliteTx(AdminQueries):
         if row is not None and row[0] is not None:
             await self.store._destroy_key(int(row[0]))
         await self.db.execute(
-            "UPDATE cases SET content = NULL, purged_at = ? WHERE id = ?", (_ts(self.store.clock.now()), case_id)
+            "UPDATE cases SET content = NULL, purged_at = ? WHERE id = ?", (to_ts(self.store.clock.now()), case_id)
         )
         await self.db.execute("DELETE FROM case_messages WHERE case_id = ?", (case_id,))
         await self.db.execute("DELETE FROM person_tokens WHERE case_id = ?", (case_id,))
@@ -910,21 +888,21 @@ class SqliteTx(AdminQueries):
         rows = await self._all(
             f"SELECT {_CASE_COLUMNS} FROM cases WHERE space = ? AND state IN ('resolved', 'withdrawn') "
             "AND purged_at IS NULL AND COALESCE(resolved_at, updated_at) < ? ORDER BY id",
-            (space, _ts(closed_before)),
+            (space, to_ts(closed_before)),
         )
         return [await self._case_from_row(row) for row in rows]
 
     async def add_event(self, case_id: CaseId, event: CaseEvent) -> None:
         await self.db.execute(
             "INSERT INTO case_events (case_id, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?)",
-            (case_id, _ts(event.at), event.actor, event.kind, json.dumps(event.detail, ensure_ascii=False)),
+            (case_id, to_ts(event.at), event.actor, event.kind, json.dumps(event.detail, ensure_ascii=False)),
         )
 
     async def events(self, case_id: CaseId) -> list[CaseEvent]:
         rows = await self._all(
             "SELECT at, actor, kind, detail FROM case_events WHERE case_id = ? ORDER BY id", (case_id,)
         )
-        return [CaseEvent(_dt_required(at), actor, kind, json.loads(detail)) for at, actor, kind, detail in rows]
+        return [CaseEvent(from_ts_required(at), actor, kind, json.loads(detail)) for at, actor, kind, detail in rows]
 
     async def _case_key(self, case_id: CaseId) -> tuple[int | None, str]:
         row = await self._one("SELECT key_id, ref FROM cases WHERE id = ?", (case_id,))
@@ -939,7 +917,7 @@ class SqliteTx(AdminQueries):
         body = await self.store._seal(key_id, [message.author, message.body], f"message/{ref}")
         await self.db.execute(
             "INSERT INTO case_messages (case_id, at, kind, author, body) VALUES (?, ?, ?, ?, ?)",
-            (case_id, _ts(message.at), message.kind, "", body),
+            (case_id, to_ts(message.at), message.kind, "", body),
         )
 
     async def messages(self, case_id: CaseId) -> list[CaseMessage]:
@@ -949,13 +927,13 @@ class SqliteTx(AdminQueries):
         for at, kind, body in rows:
             opened = await self.store._open(key_id, body, f"message/{ref}")
             if opened is not None:
-                found.append(CaseMessage(_dt_required(at), opened[0], kind, opened[1]))
+                found.append(CaseMessage(from_ts_required(at), opened[0], kind, opened[1]))
         return found
 
     # --- cards -------------------------------------------------------------------------------
 
     async def card(self, case: CaseRef, room: ChatAddress) -> CardRef | None:
-        row = await self._one("SELECT message_ref, thread_ref FROM cards WHERE case_ref = ? AND room = ?", (case, room))
+        row = await self._one(_CARD, (case, room))
         return CardRef(room, row[0], row[1]) if row else None
 
     async def save_card(self, case: CaseRef, card: CardRef) -> None:
@@ -993,13 +971,13 @@ class SqliteTx(AdminQueries):
     ) -> int:
         cursor = await self.db.execute(
             "INSERT INTO timers (kind, due, case_id, data, created_at) VALUES (?, ?, ?, ?, ?)",
-            (kind, _ts(due), case, json.dumps(dict(data or {})), _ts(self.store.clock.now())),
+            (kind, to_ts(due), case, json.dumps(dict(data or {})), to_ts(self.store.clock.now())),
         )
         return int(cursor.lastrowid or 0)
 
     def _timer(self, row: Sequence[Any]) -> Timer:
         timer_id, kind, due, case_id, data = row
-        return Timer(timer_id, kind, _dt_required(due), CaseId(case_id) if case_id else None, json.loads(data))
+        return Timer(timer_id, kind, from_ts_required(due), CaseId(case_id) if case_id else None, json.loads(data))
 
     async def due_timers(self, now: datetime, limit: int = 500) -> list[Timer]:
         return [
@@ -1007,12 +985,12 @@ class SqliteTx(AdminQueries):
             for row in await self._all(
                 "SELECT id, kind, due, case_id, data FROM timers WHERE fired_at IS NULL AND cancelled = 0 AND due <= ? "
                 "ORDER BY due, id LIMIT ?",
-                (_ts(now), limit),
+                (to_ts(now), limit),
             )
         ]
 
     async def finish_timer(self, timer_id: int, fired_at: datetime) -> None:
-        await self.db.execute("UPDATE timers SET fired_at = ? WHERE id = ?", (_ts(fired_at), timer_id))
+        await self.db.execute("UPDATE timers SET fired_at = ? WHERE id = ?", (to_ts(fired_at), timer_id))
 
     async def cancel_timers(self, case: CaseId, kinds: Sequence[str] | None = None) -> int:
         sql = "UPDATE timers SET cancelled = 1 WHERE case_id = ? AND fired_at IS NULL AND cancelled = 0"

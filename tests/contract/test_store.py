@@ -256,7 +256,7 @@ async def test_the_inbox_records_each_update_once(store: SqliteStore) -> None:
         ("matrix", "1", {"a": 1}),
     ]
     async with store.transaction() as tx:
-        await store.finish_inbound(tx, pending[0].id)
+        await store.claim_inbound(tx, [pending[0].id])
     assert len(await store.pending_inbound(10)) == 3
     assert await store.record_inbound("telegram", [("1", {"a": 1})]) == 0, "processed updates are still deduplicated"
 
