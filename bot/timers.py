@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -49,55 +50,32 @@ class TimerRunner:
         self.lateness: list[float] = []
         #: Called with every fired timer and how late it fired, in seconds (metrics).
         self.on_fired: Callable[[Timer, float], None] | None = None
-        self._jobs: list[tuple[str, timedelta, Callable[[], Awaitable[None]]]] = []
-
-    def every(self, name: str, interval: timedelta, job: Callable[[], Awaitable[None]]) -> None:
-        """A periodic job (registered before :meth:`start`)."""
-        self._jobs.append((name, interval, job))
 
     async def start(self) -> None:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.scheduler.start()
-        self.scheduler.add_job(
-            self.sweep,
-            "interval",
-            seconds=self.sweep_every.total_seconds(),
-            id="drafts",
-            coalesce=True,
-            misfire_grace_time=None,
-            max_instances=1,
-        )
-        self.scheduler.add_job(
-            self.purge,
-            "interval",
-            hours=24,
-            id="retention",
-            coalesce=True,
-            misfire_grace_time=None,
-            max_instances=1,
-            next_run_time=self.clock.now() + timedelta(minutes=5),
-        )
-        self.scheduler.add_job(
-            self._reload_keys,
-            "interval",
-            seconds=10,
-            id="keyring",
-            coalesce=True,
-            misfire_grace_time=None,
-            max_instances=1,
-        )
-        for name, interval, job in self._jobs:
-            self.scheduler.add_job(
-                job,
-                "interval",
-                seconds=interval.total_seconds(),
-                id=name,
-                coalesce=True,
-                misfire_grace_time=None,
-                max_instances=1,
-            )
+        self._periodic("drafts", self.sweep, self.sweep_every)
+        self._periodic("retention", self.purge, timedelta(hours=24), first=self.clock.now() + timedelta(minutes=5))
+        self._periodic("keyring", self._reload_keys, timedelta(seconds=10))
         await self.startup()
         await self.rearm()
+
+    def _periodic(
+        self, name: str, job: Callable[[], Awaitable[Any]], every: timedelta, first: datetime | None = None
+    ) -> None:
+        """A periodic job: a late run still runs, piled-up runs run once, never two at a time."""
+        assert self.scheduler is not None
+        extra = {"next_run_time": first} if first else {}
+        self.scheduler.add_job(
+            job,
+            "interval",
+            seconds=every.total_seconds(),
+            id=name,
+            coalesce=True,
+            misfire_grace_time=None,
+            max_instances=1,
+            **extra,
+        )
 
     async def startup(self) -> None:
         now = self.clock.now()
