@@ -8,7 +8,6 @@ once the transaction commits, and written to the audit trail.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from bot.config import parse_policy
 from bot.directory import Directory
 from bot.domain.ids import CaseRef, ChatAddress, Identity, Pseudonym, SpaceId, command_prefix, platform_of
 from bot.domain.model import Category, Lane, Person, Urgency
-from bot.domain.reference import parse_reference
+from bot.domain.reference import new_code, parse_reference
 from bot.domain.rota import Override, Rota, Shift, WeeklyShift
 from bot.domain.routing import excluded, on_call
 from bot.domain.space import Space
@@ -35,11 +34,6 @@ from flows.admin import Admin
 
 INVITE_VALID = timedelta(days=7)
 FILE_WAIT = timedelta(minutes=10)
-CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-
-
-def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
 
 
 class Administration:
@@ -49,28 +43,28 @@ class Administration:
         self.escalation = escalation
         self.baseline: dict[SpaceId, Space] = {space.id: space for space in directory.spaces}
         self.sources: dict[SpaceId, dict[str, Change | None]] = {}
+        self.seen: dict[SpaceId, dict[str, datetime]] = {}
 
     # --- the overlay of changes over the file ----------------------------------------------------
 
     async def load(self, work: Work) -> None:
         """At start: note which file values changed, then apply the stored changes that still win."""
-        for space_id, base in self.baseline.items():
-            seen = {
-                key: await work.tx.file_value_seen(
-                    space_id, key, overlay.digest(overlay.file_value(base, key)), work.now
-                )
-                for key in overlay.FILE_KEYS
-            }
-            await self._refresh(work, base, seen)
+        for base in self.baseline.values():
+            await self._refresh(work, base)
 
-    async def _refresh(self, work: Work, base: Space, seen: dict[str, datetime] | None = None) -> Space:
-        if seen is None:
-            seen = {
-                key: await work.tx.file_value_seen(
-                    base.id, key, overlay.digest(overlay.file_value(base, key)), work.now
-                )
-                for key in overlay.FILE_KEYS
-            }
+    async def _seen(self, work: Work, base: Space) -> dict[str, datetime]:
+        """When each value of the file was first seen (the file cannot change while Haven runs)."""
+        if base.id in self.seen:
+            return self.seen[base.id]
+        seen = {
+            key: await work.tx.file_value_seen(base.id, key, overlay.digest(overlay.file_value(base, key)), work.now)
+            for key in overlay.FILE_KEYS
+        }
+        work.after_commit.append(lambda: self.seen.__setitem__(base.id, seen))
+        return seen
+
+    async def _refresh(self, work: Work, base: Space) -> Space:
+        seen = await self._seen(work, base)
         effective, sources = overlay.apply(base, await work.tx.changes(base.id), seen)
 
         def publish() -> None:
@@ -126,8 +120,7 @@ class Administration:
         origin = fact.origin
         language = space.team_language if space else "en"
         if space is not None and origin.private:
-            person = space.person(origin.sender)
-            language = self.speaker.language_of(person, space) if person else language
+            language = self.speaker.language_of(space.person(origin.sender), space)
         await self.speaker.say(work, origin.chat, text, language)
 
     def _resolve(self, space: Space, who: str) -> Person | None:
@@ -562,8 +555,7 @@ class Administration:
                 rows.append(t("⚠ {line} → ban #{number} ({name})", line=line, number=ban.id, name=ban.label))
         await work.tx.audit(work.now, space.id, actor, "ban.check", space.id, f"{len(names)} names")
         summary = t("{matches} of {count} names match an active ban.", matches=len(rows), count=len(names))
-        person = space.person(sender)
-        language = self.speaker.language_of(person, space) if person else space.team_language
+        language = self.speaker.language_of(space.person(sender), space)
         await self.speaker.say(work, chat, lines(summary, *rows), language)
 
     # --- registration lists sent as files -----------------------------------------------------------
@@ -606,8 +598,7 @@ class Administration:
             return
         names = admin.registrants(fact.data) if fact.data else ()
         if not names:
-            person = space.person(sender)
-            language = self.speaker.language_of(person, space) if person else space.team_language
+            language = self.speaker.language_of(space.person(sender), space)
             await self.speaker.say(work, fact.chat, admin.UNREADABLE_LIST, language)
             return
         person = space.person(sender)
@@ -644,8 +635,7 @@ class Administration:
     async def _figures(self, work: Work, space: Space) -> Any:
         cases = await work.tx.cases(space=space.id)
         events = {case.id: await work.tx.events(case.id) for case in cases if case.id is not None}
-        reviews = sum(1 for history in events.values() for e in history if e.kind == "reviewed")
-        return cases, compute(cases, events, reviews, space.handling.pairs)
+        return cases, compute(cases, events, space.handling.pairs)
 
     async def _stats(self, work: Work, fact: ChatFact, space: Space, actor: str, command: Admin, prefix: str) -> None:
         _, stats = await self._figures(work, space)
@@ -663,8 +653,7 @@ class Administration:
                     if message.kind == "review":
                         number, _, text = message.body.partition(":")
                         answers.append((int(number) if number.isdigit() else 0, text.strip()))
-        person = space.person(fact.origin.sender)
-        language = self.speaker.language_of(person, space) if person else space.team_language
+        language = self.speaker.language_of(space.person(fact.origin.sender), space)
         start = min((c.created_at for c in cases), default=work.now)
         document = self.speaker.render(export.document(space.name, (start, work.now), stats, answers), language)
         chart = charts.export_png(

@@ -16,6 +16,7 @@ from bot.administration import Administration
 from bot.directory import Directory
 from bot.domain.ids import CaseRef, Identity, Platform, command_prefix
 from bot.domain.model import (
+    SERIOUS,
     Case,
     CaseContent,
     CaseEvent,
@@ -29,7 +30,7 @@ from bot.domain.model import (
     Urgency,
     Whom,
 )
-from bot.domain.reference import new_pseudonym, new_reference
+from bot.domain.reference import new_pseudonym
 from bot.domain.routing import excluded, named_in, on_call
 from bot.domain.space import ContactKind, Space
 from bot.escalation import ESCALATE, HANDOVER, QUIET, UNCLAIMED, Escalation
@@ -64,8 +65,6 @@ from flows.report import Draft
 
 log = logging.getLogger(__name__)
 
-#: Categories that are raised to high urgency even outside the fast track.
-SERIOUS = frozenset({Category.ASSAULT, Category.MEDICAL})
 RESPONDER_COMMANDS = frozenset(
     {"ack", "claim", "join", "leave", "reply", "note", "resolve", "reopen", "cases", "oncall", "newreport"}
 )
@@ -354,9 +353,7 @@ class Service:
             space = self.directory.spaces[0]
         language = stored.language or space.default_language
         who = await self._reporter_record(work, space, origin, language)
-        ref = new_reference()
-        while await work.tx.reference_taken(ref):
-            ref = new_reference()
+        ref = await work.new_reference()
         excluded = tuple(dict.fromkeys((*named_in(draft.involved, space.responders),)))
         if draft.whom == Whom.EXCEPT and draft.person:
             excluded = tuple(dict.fromkeys((*excluded, draft.person)))

@@ -53,8 +53,9 @@ class Speaker:
         )
         await work.send(send, lane)
 
-    def language_of(self, person: Person, space: Space) -> str:
-        for language in person.languages:
+    def language_of(self, person: Person | None, space: Space) -> str:
+        """The first of a person's languages that Haven speaks; the team's language otherwise."""
+        for language in person.languages if person else ():
             if language in self.translator.languages:
                 return language
         return space.team_language

@@ -7,7 +7,6 @@ interest), gets the same answer as for a case that does not exist.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from bot.directory import Directory
 from bot.domain.ids import CaseRef, ChatAddress, Identity, command_prefix
 from bot.domain.model import (
+    SERIOUS,
     Case,
     CaseContent,
     CaseEvent,
@@ -28,7 +28,7 @@ from bot.domain.model import (
     Source,
     Urgency,
 )
-from bot.domain.reference import new_reference, parse_reference
+from bot.domain.reference import new_code, parse_reference
 from bot.domain.routing import excluded, named_in, on_call, route
 from bot.domain.space import ContactKind, Space, Target
 from bot.escalation import QUIET, UNCLAIMED, Escalation
@@ -123,9 +123,7 @@ class Teamwork:
             await self.speaker.say(work, origin.chat, text, language, case=case, in_thread=case is not None)
             return
         if space is not None:
-            person = space.person(origin.sender)
-            if person is not None:
-                language = self.speaker.language_of(person, space)
+            language = self.speaker.language_of(space.person(origin.sender), space)
         await self.speaker.say(work, origin.chat, text, language)
 
     # --- acting on a case ------------------------------------------------------------------------
@@ -393,9 +391,7 @@ class Teamwork:
         self, work: Work, fact: ChatFact, space: Space, person: Person, draft: dict[str, Any]
     ) -> None:
         """A report taken in person: stored, taken by its recorder, and offered to the reporter for sign-off."""
-        ref = new_reference()
-        while await work.tx.reference_taken(ref):
-            ref = new_reference()
+        ref = await work.new_reference()
         content = CaseContent(
             when_where=draft.get("when_where", ""),
             involved=draft.get("involved", ""),
@@ -409,7 +405,7 @@ class Teamwork:
                 ref=ref,
                 space=space.id,
                 state=CaseState.CLAIMED,
-                urgency=Urgency.HIGH if category in (Category.ASSAULT, Category.MEDICAL) else Urgency.NORMAL,
+                urgency=Urgency.HIGH if category in SERIOUS else Urgency.NORMAL,
                 category=category,
                 role=Role.UNKNOWN,
                 source=Source.VERBAL,
@@ -434,7 +430,7 @@ class Teamwork:
             await work.tx.index_people(space.id, case.id, content.involved)
         await work.timer(QUIET, work.now + space.handling.quiet_after, case=case.id)
         await self.escalation.post_cards(work, case, space)
-        code = "".join(secrets.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(10))
+        code = new_code()
         await work.tx.add_code(
             code, Code("signoff", space.id, {"ref": ref}, person.key, work.now + timedelta(days=14)), work.now
         )
@@ -464,10 +460,7 @@ class Teamwork:
 
     async def _after_closing(self, work: Work, case: Case, space: Space) -> None:
         """Offer the handlers the post-incident review; a self-care note after a serious case."""
-        serious = case.urgency in (Urgency.HIGH, Urgency.EMERGENCY) or case.category in (
-            Category.ASSAULT,
-            Category.MEDICAL,
-        )
+        serious = case.urgency in (Urgency.HIGH, Urgency.EMERGENCY) or case.category in SERIOUS
         for key in case.assignees:
             handler = space.person(key)
             if handler is None:

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.domain.ids import CaseId, Platform, platform_of
+from bot.domain.ids import CaseId, CaseRef, Platform, platform_of
 from bot.domain.model import Lane
+from bot.domain.reference import new_reference
 from bot.messages import Effect
 from bot.ports import Tx
 
@@ -44,3 +45,10 @@ class Work:
         if self.wake is None or due < self.wake:
             self.wake = due
         return timer_id
+
+    async def new_reference(self) -> CaseRef:
+        """A case reference that no case has yet."""
+        ref = new_reference()
+        while await self.tx.reference_taken(ref):
+            ref = new_reference()
+        return ref

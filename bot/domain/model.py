@@ -26,6 +26,8 @@ class Category(StrEnum):
 
 #: Categories that take the fast track when the reporter says it is happening now (SPEC 4.3).
 FAST_TRACK_CATEGORIES = frozenset({Category.ASSAULT, Category.MEDICAL})
+#: Categories that are raised to high urgency even outside the fast track, and bring a self-care note.
+SERIOUS = frozenset({Category.ASSAULT, Category.MEDICAL})
 
 
 class Role(StrEnum):

@@ -34,6 +34,11 @@ def find_reference(text: str) -> CaseRef | None:
     return parse_reference(match.group(0)) if match else None
 
 
+def new_code() -> str:
+    """A one-time code for invitations and sign-off links."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(10))
+
+
 def new_pseudonym() -> Pseudonym:
     """A neutral, language-free pseudonym shown to the team instead of the reporter."""
     return Pseudonym("R-" + "".join(secrets.choice(ALPHABET) for _ in range(4)))

@@ -40,13 +40,12 @@ class Stats:
         return max(self.ack_minutes) if self.ack_minutes else None
 
 
-def compute(
-    cases: Sequence[Case], events: Mapping[CaseId, Sequence[CaseEvent]], reviews: int = 0, pairs: bool = False
-) -> Stats:
+def compute(cases: Sequence[Case], events: Mapping[CaseId, Sequence[CaseEvent]], pairs: bool = False) -> Stats:
     ack = []
-    escalated = rota_holes = unreachable = alone = 0
+    escalated = rota_holes = unreachable = alone = reviews = 0
     for case in cases:
         history = events.get(case.id, ()) if case.id is not None else ()
+        reviews += sum(1 for e in history if e.kind == "reviewed")
         if case.acknowledged_at is not None:
             ack.append(max(0.0, (case.acknowledged_at - case.created_at).total_seconds() / 60))
         paged = [e for e in history if e.kind == "paged"]
